@@ -1,0 +1,60 @@
+// One handler type and one layer type (go-kit endpoint middleware, tower layer, undici interceptor).
+// Stacks are composed once per snapshot; the request path only calls the prebuilt handler.
+import type { Readable } from 'node:stream';
+
+export type Headers = Record<string, string | string[] | undefined>;
+
+export interface MeshRequest {
+  readonly method: string;
+  /** Origin-form target: path and query, as received. */
+  readonly path: string;
+  /** host[:port] the client named (Host header, proxy URI or upstream port's service). */
+  readonly authority: string;
+  /** Lower-cased names, hop-by-hop headers already removed. Layers may add/replace entries. */
+  headers: Headers;
+  /** The streamed body, or null for none. Replaced by `bufferedBody` when the retry layer buffered it. */
+  body: Readable | null;
+  bufferedBody?: Buffer;
+  /** Whether the request body is known to be empty (no content-length > 0 and no transfer-encoding). */
+  readonly bodyless: boolean;
+}
+
+export interface MeshResponse {
+  status: number;
+  headers: Headers;
+  /** Streamed body; whoever drops a response must call body.destroy() so the upstream request is released. */
+  body: Readable | null;
+  /** The endpoint that produced it (host:port). */
+  endpoint?: string;
+}
+
+/** Per-request facts gathered for metrics, access logs and traces. Mutated as the request progresses. */
+export interface RequestInfo {
+  service?: string;
+  route?: string;
+  backend?: string;
+  endpoint?: string;
+  attempts: number;
+  retries: number;
+  errorCode?: string;
+}
+
+export interface RequestContext {
+  /** Aborts when the client disconnects or the total deadline passes. */
+  readonly signal: AbortSignal;
+  /** Clock time (ms) by which the whole request must be done; Infinity when none. */
+  deadline: number;
+  /** 1 for the first try, 2 for the first retry… */
+  attempt: number;
+  readonly info: RequestInfo;
+  /** Telemetry span, when tracing is on (opaque here; see core/telemetry). */
+  span?: unknown;
+}
+
+export type Handler = (req: MeshRequest, ctx: RequestContext) => Promise<MeshResponse>;
+export type Layer = (next: Handler) => Handler;
+
+/** compose(a, b, c)(terminal): `a` is outermost, read top to bottom like the wiring. */
+export function compose(...layers: Layer[]): (terminal: Handler) => Handler {
+  return (terminal) => layers.reduceRight<Handler>((next, layer) => layer(next), terminal);
+}
