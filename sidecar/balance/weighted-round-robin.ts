@@ -1,46 +1,48 @@
 // nginx's smooth weighted round-robin (ngx_http_upstream_round_robin.c): each pick adds every
 // available endpoint's weight to its `current`, takes the largest, and subtracts the total from it.
 // 3:1 gives A A B A rather than A A A B, so the lighter endpoint is not starved in bursts.
-// State is keyed by address, so endpoints may come, go or be rebuilt between picks.
+// `current` lives in an array parallel to the endpoint array (fast picks); when a different array
+// comes in (new snapshot) it is carried over by address, so state survives rebuilt sets. Callers
+// should pass the same array between snapshots: a new array per pick works but costs a remap.
 import type { BalancedEndpoint, Balancer } from './balancer.js';
 import { isAvoided } from './is-avoided.js';
 
 export class WeightedRoundRobinBalancer<E extends BalancedEndpoint> implements Balancer<E> {
-  #current = new Map<string, number>();
-  #lastSet: readonly E[] | undefined;
+  #set: readonly E[] = [];
+  #addresses: string[] = [];
+  #current = new Float64Array(0);
 
   pick(endpoints: readonly E[], avoid?: E): E | undefined {
-    if (endpoints !== this.#lastSet) this.#forgetRemoved(endpoints);
+    if (endpoints !== this.#set) this.#adopt(endpoints);
+    const current = this.#current;
     let total = 0;
-    let best: E | undefined;
-    let bestCurrent = -Infinity;
-    let avoided: E | undefined;
+    let best = -1;
+    let avoidedAt = -1;
     for (let i = 0; i < endpoints.length; i++) {
       const e = endpoints[i]!;
       if (!e.isAvailable()) continue;
-      if (avoided === undefined && isAvoided(e, avoid)) {
-        avoided = e;
+      if (avoidedAt < 0 && isAvoided(e, avoid)) {
+        avoidedAt = i;
         continue;
       }
-      const current = (this.#current.get(e.address) ?? 0) + e.weight;
-      this.#current.set(e.address, current);
+      current[i]! += e.weight;
       total += e.weight;
-      if (current > bestCurrent) {
-        best = e;
-        bestCurrent = current;
-      }
+      if (best < 0 || current[i]! > current[best]!) best = i;
     }
-    if (best === undefined) return avoided; // only the endpoint to avoid (or nothing) is available
-    this.#current.set(best.address, bestCurrent - total);
-    return best;
+    if (best < 0) return avoidedAt < 0 ? undefined : endpoints[avoidedAt]; // only the avoided one is available
+    current[best]! -= total;
+    return endpoints[best];
   }
 
-  /** Drops state of addresses no longer in the set; runs only when the array identity changes. */
-  #forgetRemoved(endpoints: readonly E[]): void {
-    this.#lastSet = endpoints;
-    if (this.#current.size <= endpoints.length) return;
-    const present = new Set<string>();
-    for (const e of endpoints) present.add(e.address);
-    for (const address of this.#current.keys()) if (!present.has(address)) this.#current.delete(address);
+  /** Carries `current` over by address to a new endpoint array; new addresses start at 0. */
+  #adopt(endpoints: readonly E[]): void {
+    const byAddress = new Map<string, number>();
+    for (let i = 0; i < this.#addresses.length; i++) byAddress.set(this.#addresses[i]!, this.#current[i]!);
+    this.#current = new Float64Array(endpoints.length);
+    this.#addresses = endpoints.map((e, i) => {
+      this.#current[i] = byAddress.get(e.address) ?? 0;
+      return e.address;
+    });
+    this.#set = endpoints;
   }
 }
