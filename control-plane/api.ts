@@ -219,6 +219,8 @@ export class ControlPlaneApi {
     const body = parseBody(registrationBody, await this.#readJson(req));
     const rec = await this.#o.store.register(body, this.#o.instanceTtlMs);
     this.#o.pusher.seen(rec.id);
+    // The watch that follows then starts from a snapshot that already lists this instance.
+    await this.#o.pusher.settled();
     this.#o.log.info({ sidecar: rec.id, service: rec.service, address: rec.address }, 'sidecar registered');
     sendJson(res, 201, { ...rec, heartbeatMs: Math.max(100, Math.floor(this.#o.instanceTtlMs / 3)) });
   }
