@@ -6,6 +6,8 @@ export const ERROR_CODES = {
   UNAUTHORIZED: { status: 401, summary: 'A mutating API call lacks a valid bearer token.' },
   NOT_FOUND: { status: 404, summary: 'The API resource does not exist.' },
   NO_ROUTE: { status: 404, summary: 'No route matches the request and egress passthrough is off.' },
+  REQUEST_TIMEOUT: { status: 408, summary: 'The client did not send complete request headers in time (slow-headers guard).' },
+  METHOD_NOT_ALLOWED: { status: 405, summary: 'The listener does not take this method (e.g. CONNECT tunnels on the outbound listener).' },
   REQUEST_TOO_LARGE: { status: 413, summary: 'A request body exceeds a configured limit.' },
   HEADERS_TOO_LARGE: { status: 431, summary: 'The request headers exceed the configured size.' },
   CONFIG_INVALID: { status: 422, summary: 'A config was refused; the body lists every violation with its path and line:column.' },

@@ -1,6 +1,7 @@
 // One handler type and one layer type (go-kit endpoint middleware, tower layer, undici interceptor).
 // Stacks are composed once per snapshot; the request path only calls the prebuilt handler.
 import type { Readable } from 'node:stream';
+import type { RequestTelemetry } from './telemetry/observer.js';
 
 export type Headers = Record<string, string | string[] | undefined>;
 
@@ -47,8 +48,8 @@ export interface RequestContext {
   /** 1 for the first try, 2 for the first retry… */
   attempt: number;
   readonly info: RequestInfo;
-  /** Telemetry span, when tracing is on (opaque here; see core/telemetry). */
-  span?: unknown;
+  /** Per-request telemetry (span, metrics timing) from the SidecarObserver; attempts report to it. */
+  telemetry?: RequestTelemetry;
 }
 
 export type Handler = (req: MeshRequest, ctx: RequestContext) => Promise<MeshResponse>;

@@ -90,7 +90,7 @@ export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', '
 export const DEFAULTS = {
   timeoutMs: 15_000,
   connectTimeoutMs: 1_000,
-  retry: { attempts: 2, on: ['connect-failure'], backoffBaseMs: 25, backoffMaxMs: 250, budgetRatio: 0.2, budgetMinPerSecond: 10, budgetWindowMs: 10_000, maxBufferBytes: 64 * 1024 },
+  retry: { attempts: 2, on: ['connect-failure', 'reset'], backoffBaseMs: 25, backoffMaxMs: 250, budgetRatio: 0.2, budgetMinPerSecond: 10, budgetWindowMs: 10_000, maxBufferBytes: 64 * 1024 },
   circuitBreaker: { consecutiveFailures: 5, openForMs: 5_000, maxOpenForMs: 60_000, halfOpenProbes: 2, maxEjectionPercent: 100, failureRateWindowMs: 10_000, failureRateMinRequests: 20 },
   limits: { maxRequests: 1024, maxPending: 1024, maxConnectionsPerEndpoint: 64 },
 } as const;
@@ -172,6 +172,17 @@ export function normalize(input: MeshConfigInput): { config: MeshConfig; violati
     const d = s.discovery?.dns;
     if (d && !d.srv && !d.host) out.push({ path: [...p, 'discovery', 'dns'], message: 'needs either srv or host' });
     if (d?.host && d.port === undefined) out.push({ path: [...p, 'discovery', 'dns', 'port'], message: 'required with host (A/AAAA records carry no port)' });
+    if (d?.srv && d.host) out.push({ path: [...p, 'discovery', 'dns'], message: 'give srv or host, not both' });
+    const consulAddress = s.discovery?.consul?.address;
+    if (consulAddress !== undefined && !/^(https?:\/\/)?(\[[0-9a-fA-F:.]+\]|[^:/\s[\]]+):\d{1,5}\/?$/.test(consulAddress))
+      out.push({ path: [...p, 'discovery', 'consul', 'address'], message: 'expected host:port or http(s)://host:port' });
+    if (s.discovery?.consul?.wait !== undefined && ms(s.discovery.consul.wait, 0) > 600_000)
+      out.push({ path: [...p, 'discovery', 'consul', 'wait'], message: 'Consul holds a blocking query at most 10m' });
+    (s.discovery?.etcd?.endpoints ?? []).forEach((u, i) => {
+      if (!/^https?:\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s[\]]+):\d{1,5}\/?$/.test(u)) out.push({ path: [...p, 'discovery', 'etcd', 'endpoints', i], message: 'expected an etcd client URL such as http://127.0.0.1:2379' });
+    });
+    if (s.discovery?.etcd?.prefix !== undefined && !s.discovery.etcd.prefix.endsWith('/'))
+      out.push({ path: [...p, 'discovery', 'etcd', 'prefix'], message: 'must end with "/" so one service\'s prefix never matches another\'s keys' });
     const cb = s.circuitBreaker;
     const openForMs = ms(cb?.openFor, DEFAULTS.circuitBreaker.openForMs);
     const maxOpenForMs = ms(cb?.maxOpenFor, Math.max(DEFAULTS.circuitBreaker.maxOpenForMs, openForMs));

@@ -30,7 +30,7 @@ export const retrySchema = z.strictObject({
   on: z
     .array(z.union([z.enum(retryConditions), z.string().regex(/^[1-5]\d\d$/, 'expected a condition or a status code such as "503"'), z.int().min(100).max(599)]))
     .optional()
-    .describe('Retry conditions: connect-failure, reset, timeout, gateway-error (502/503/504), 5xx, retriable-4xx (409), or status codes.'),
+    .describe('Retry conditions: connect-failure, reset, timeout, gateway-error (502/503/504), 5xx, retriable-4xx (409), or status codes. Default: connect-failure and reset.'),
   methods: z.array(z.string().regex(/^[A-Z]+$/)).optional().describe('Methods that may be retried (default: the idempotent ones).'),
   backoff: z
     .strictObject({ base: duration.optional(), max: duration.optional() })
@@ -81,10 +81,11 @@ export const discoverySchema = z.strictObject({
   consul: z
     .strictObject({
       service: z.string().min(1).optional().describe('Consul service name (default: the mesh service name).'),
-      address: z.string().optional().describe('Consul agent HTTP address host:port (default 127.0.0.1:8500).'),
+      address: z.string().optional().describe('Consul agent HTTP address host:port or http(s)://host:port (default 127.0.0.1:8500).'),
       tag: z.string().optional(),
       dc: z.string().optional(),
-      passingOnly: z.boolean().optional(),
+      passingOnly: z.boolean().optional().describe('Only instances whose checks all pass (default true); false also takes "warning" ones, never "critical".'),
+      wait: duration.optional().describe('How long one blocking query may be held by Consul (default 30s, at most 10m).'),
     })
     .optional(),
   etcd: z
@@ -93,6 +94,9 @@ export const discoverySchema = z.strictObject({
       endpoints: z.array(z.string()).optional().describe('etcd client URLs (default: the control plane\'s).'),
     })
     .optional(),
+  emptyGrace: duration
+    .optional()
+    .describe('An empty answer after a non-empty one is believed only once it has persisted this long; meanwhile the last good set is kept, marked stale (default 10s; 0 believes it at once).'),
 });
 
 export const serviceSchema = z.strictObject({

@@ -1,0 +1,76 @@
+// Runs one request through a prebuilt handler and streams the answer back: the glue between a
+// node:http request and the Handler world, shared by the inbound and outbound listeners.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { meshError } from '../core/errors.js';
+import type { Handler, MeshRequest, RequestContext, RequestInfo } from '../core/handler.js';
+import type { Direction, SidecarObserver } from '../core/telemetry/observer.js';
+import { toMeshError, writeError } from './error-response.js';
+import { responseHeadersForClient } from './headers.js';
+
+export function isBodyless(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] === undefined && (cl === undefined || cl === '0');
+}
+
+export function runExchange(
+  handler: Handler,
+  req: IncomingMessage,
+  res: ServerResponse,
+  meshReq: MeshRequest,
+  info: RequestInfo,
+  observer: SidecarObserver,
+  direction: Direction,
+  closing: () => boolean,
+): void {
+  const startedAt = performance.now();
+  const socket = req.socket;
+  const readAtStart = socket.bytesRead;
+  const writtenAtStart = socket.bytesWritten;
+  const ac = new AbortController();
+  const telemetry = observer.requestStarted({ direction, method: meshReq.method, authority: meshReq.authority, path: meshReq.path, headers: req.headers, startedAt });
+  res.once('close', () => {
+    if (!res.writableFinished) {
+      ac.abort(meshError('CLIENT_CLOSED', 'the client went away before the response completed'));
+      info.errorCode ??= 'CLIENT_CLOSED';
+    }
+    telemetry.end({
+      status: res.headersSent ? res.statusCode : 499,
+      info,
+      durationMs: performance.now() - startedAt,
+      bytesIn: socket.bytesRead - readAtStart,
+      bytesOut: socket.bytesWritten - writtenAtStart,
+    });
+  });
+  const ctx: RequestContext = { signal: ac.signal, deadline: Infinity, attempt: 1, info, telemetry };
+
+  handler(meshReq, ctx).then(
+    (up) => {
+      if (res.destroyed) {
+        up.body?.destroy();
+        return;
+      }
+      const headers = responseHeadersForClient(up.headers);
+      if (closing()) headers.connection = 'close';
+      try {
+        res.writeHead(up.status, headers);
+      } catch (e) {
+        up.body?.destroy();
+        writeError(res, meshError('UPSTREAM_PROTOCOL_ERROR', `upstream sent headers that cannot be relayed: ${(e as Error).message}`));
+        return;
+      }
+      const body = up.body;
+      if (!body || req.method === 'HEAD') {
+        body?.destroy();
+        res.end();
+        return;
+      }
+      body.on('error', (e) => res.destroy(e));
+      body.pipe(res);
+    },
+    (err: unknown) => {
+      const e = toMeshError(err);
+      info.errorCode ??= e.code;
+      writeError(res, e, closing() ? { connection: 'close' } : undefined);
+    },
+  );
+}

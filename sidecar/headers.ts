@@ -1,0 +1,65 @@
+// The one place where hop-by-hop headers are removed and forwarding headers are set (RFC 9110 §7.6.1,
+// RFC 7239). Both directions, both listeners go through here.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Headers } from '../core/handler.js';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect', // Node's server already answered 100-continue; undici refuses to send it
+  'host', // carried separately as the authority
+  'http2-settings',
+]);
+
+/**
+ * Copies the client's headers without hop-by-hop ones (including any named in Connection).
+ * Returns a fresh object: the caller owns it and layers may add to it.
+ */
+export function requestHeadersForUpstream(h: IncomingHttpHeaders): Headers {
+  const out: Headers = {};
+  const connection = h.connection;
+  const named = connection && connection !== 'keep-alive' && connection !== 'close' ? connectionTokens(connection) : undefined;
+  for (const name in h) {
+    if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    out[name] = h[name];
+  }
+  return out;
+}
+
+/** Response headers from an upstream, minus hop-by-hop ones, ready for the downstream response. */
+export function responseHeadersForClient(h: Headers): Headers {
+  const connection = h.connection;
+  const named = typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close' ? connectionTokens(connection) : undefined;
+  let out: Headers | undefined;
+  for (const name in h) {
+    if (HOP_BY_HOP.has(name) || named?.has(name)) {
+      out ??= { ...h };
+      delete out[name];
+    }
+  }
+  return out ?? h;
+}
+
+function connectionTokens(v: string): Set<string> {
+  return new Set(v.split(',').map((t) => t.trim().toLowerCase()));
+}
+
+/** Appends this hop to X-Forwarded-For / -Proto / -Host and Forwarded. */
+export function addForwardedHeaders(out: Headers, clientIp: string | undefined, authority: string, proto: string): void {
+  const ip = clientIp ?? 'unknown';
+  const xff = out['x-forwarded-for'];
+  out['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${ip}` : ip;
+  out['x-forwarded-proto'] ??= proto;
+  out['x-forwarded-host'] ??= authority;
+  const node = ip.includes(':') ? `"[${ip}]"` : ip;
+  const fwd = out.forwarded;
+  const element = `for=${node};host="${authority.replace(/["\\]/g, '')}";proto=${proto}`;
+  out.forwarded = fwd ? `${Array.isArray(fwd) ? fwd.join(', ') : fwd}, ${element}` : element;
+}

@@ -1,0 +1,124 @@
+// The only module that imports undici: a keep-alive connection pool per endpoint, streaming both
+// ways, and the mapping of transport errors to meshlet's stable codes.
+import type { Duplex } from 'node:stream';
+import { Agent, Pool, type Dispatcher } from 'undici';
+import { isMeshError, meshError, type MeshError } from '../../core/errors.js';
+import type { Headers, MeshRequest, MeshResponse } from '../../core/handler.js';
+
+export interface UpstreamPoolOptions {
+  connections: number;
+  connectTimeoutMs: number;
+}
+
+// Keep-alive shorter than Node's default server keepAliveTimeout (5 s) so we never reuse a socket the
+// upstream is about to close (the classic keep-alive race that turns into spurious resets).
+const KEEP_ALIVE_MS = 4_000;
+
+export class UpstreamPool {
+  readonly address: string;
+  readonly options: UpstreamPoolOptions;
+  #pool: Pool;
+
+  constructor(address: string, options: UpstreamPoolOptions) {
+    this.address = address;
+    this.options = options;
+    this.#pool = new Pool(`http://${address}`, {
+      connections: options.connections,
+      pipelining: 1,
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      keepAliveMaxTimeout: KEEP_ALIVE_MS,
+      // Deadlines are meshlet's (per-try and total, via the signal), not undici's.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      connect: { timeout: options.connectTimeoutMs },
+    });
+  }
+
+  /** Sends the request; resolves when response headers arrive. `signal` aborts the exchange (reason = the error). */
+  async forward(req: MeshRequest, headers: Headers, signal: AbortSignal): Promise<MeshResponse> {
+    headers.host = req.authority;
+    try {
+      const r = await this.#pool.request({
+        method: req.method as Dispatcher.HttpMethod,
+        path: req.path,
+        headers: headers as Record<string, string | string[]>,
+        body: req.bufferedBody ?? req.body,
+        signal,
+      });
+      return { status: r.statusCode, headers: r.headers as Headers, body: r.body, endpoint: this.address };
+    } catch (err) {
+      throw upstreamError(err, this.address, signal);
+    }
+  }
+
+  /** Opens an upgraded (WebSocket) connection to the endpoint. */
+  async upgrade(path: string, headers: Headers, protocol: string, signal: AbortSignal): Promise<{ headers: Headers; socket: Duplex }> {
+    try {
+      const r = await this.#pool.upgrade({ path, method: 'GET', headers: headers as Record<string, string>, protocol, signal });
+      return { headers: r.headers as Headers, socket: r.socket };
+    } catch (err) {
+      throw upstreamError(err, this.address, signal);
+    }
+  }
+
+  get stats(): { connected: number; free: number; pending: number; running: number } {
+    const s = this.#pool.stats;
+    return { connected: s.connected, free: s.free, pending: s.pending, running: s.running };
+  }
+
+  /** Graceful: waits for requests in flight, then closes the sockets. */
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+
+  destroy(): Promise<void> {
+    return this.#pool.destroy();
+  }
+}
+
+/** Forwards to arbitrary origins (egress passthrough); one agent shared by all such hosts. */
+export class EgressAgent {
+  #agent = new Agent({ connections: 32, keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: 0, bodyTimeout: 0, connect: { timeout: 5_000 } });
+
+  async forward(req: MeshRequest, headers: Headers, signal: AbortSignal): Promise<MeshResponse> {
+    headers.host = req.authority;
+    const origin = `http://${req.authority.includes(':') ? req.authority : `${req.authority}:80`}`;
+    try {
+      const r = await this.#agent.request({
+        origin,
+        method: req.method as Dispatcher.HttpMethod,
+        path: req.path,
+        headers: headers as Record<string, string | string[]>,
+        body: req.bufferedBody ?? req.body,
+        signal,
+      });
+      return { status: r.statusCode, headers: r.headers as Headers, body: r.body, endpoint: req.authority };
+    } catch (err) {
+      throw upstreamError(err, req.authority, signal);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED']);
+
+/** Maps a transport error to a MeshError with a stable code (never by message text). */
+export function upstreamError(err: unknown, address: string, signal?: AbortSignal): MeshError {
+  if (signal?.aborted) {
+    const reason: unknown = signal.reason;
+    if (isMeshError(reason)) return reason;
+    return meshError('CLIENT_CLOSED', 'the client went away', { endpoint: address }, err);
+  }
+  if (isMeshError(err)) return err;
+  const code = (err as { code?: string }).code ?? '';
+  if (CONNECT_CODES.has(code)) return meshError('UPSTREAM_CONNECT_FAILURE', `could not connect to ${address} (${code})`, { endpoint: address }, err);
+  if (RESET_CODES.has(code)) return meshError('UPSTREAM_RESET', `${address} closed the connection before a complete response (${code})`, { endpoint: address }, err);
+  if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')
+    return meshError('UPSTREAM_PROTOCOL_ERROR', `${address} sent an invalid response (${code})`, { endpoint: address }, err);
+  if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return meshError('BAD_REQUEST', 'the request body does not match its Content-Length', { endpoint: address }, err);
+  return meshError('UPSTREAM_RESET', `request to ${address} failed: ${(err as Error).message ?? String(err)}`, { endpoint: address }, err);
+}
