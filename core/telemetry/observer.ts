@@ -45,6 +45,15 @@ export interface SidecarObserver {
   endpoints(service: string, total: number, ejected: number): void;
   configApplied(version: string, hash: string): void;
   configRefused(version: string, reason: string): void;
+  /** Telemetry settings of the snapshot just applied (MeshConfig fits: accessLog, tracingSampleRatio). */
+  telemetryConfigured(t: TelemetrySettings): void;
+  /** Flushes queued spans and access log lines; call once on shutdown. */
+  close(): Promise<void>;
+}
+
+export interface TelemetrySettings {
+  readonly accessLog: { readonly enabled: boolean; readonly sampleRatio: number; readonly minStatus: number };
+  readonly tracingSampleRatio: number;
 }
 
 const noopAttempt: AttemptTelemetry = { end: () => {} };
@@ -59,4 +68,6 @@ export const noopObserver: SidecarObserver = {
   endpoints: () => {},
   configApplied: () => {},
   configRefused: () => {},
+  telemetryConfigured: () => {},
+  close: async () => {},
 };

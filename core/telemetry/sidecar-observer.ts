@@ -1,0 +1,123 @@
+// The SidecarObserver the sidecar reports to: Prometheus metrics, OpenTelemetry traces and access logs
+// composed behind the one interface of observer.ts. Tracing and access logs are optional; metrics always
+// run (the admin /metrics serves the registry).
+import type { RequestInfo } from '../handler.js';
+import { AccessLog } from './access-log.js';
+import { Registry, registerProcessMetrics, SidecarMetrics } from './metrics.js';
+import type { AttemptTelemetry, BreakerState, RequestEnd, RequestStart, RequestTelemetry, SidecarObserver, TelemetrySettings } from './observer.js';
+import { Tracing, type RequestTrace } from './tracing.js';
+
+export interface SidecarObserverOptions {
+  /** Metrics are registered here; serve `await registry.metrics()` with `registry.contentType`. */
+  registry: Registry;
+  /** Undefined: tracing off (traceparent headers then pass through untouched). */
+  tracing?: Tracing | undefined;
+  /** Undefined: no access log. */
+  accessLog?: AccessLog | undefined;
+  /** The local service: the service label of inbound requests that carry none. */
+  service: string;
+}
+
+const noopAttempt: AttemptTelemetry = { end: () => {} };
+
+export interface ObservedSidecar extends SidecarObserver {
+  readonly metrics: SidecarMetrics;
+  readonly registry: Registry;
+}
+
+export function createSidecarObserver(opts: SidecarObserverOptions): ObservedSidecar {
+  const metrics = new SidecarMetrics(opts.registry);
+  const { tracing, accessLog, service } = opts;
+
+  class ObservedRequest implements RequestTelemetry {
+    #start: RequestStart;
+    #trace: RequestTrace | undefined;
+
+    constructor(start: RequestStart, trace: RequestTrace | undefined) {
+      this.#start = start;
+      this.#trace = trace;
+    }
+
+    get traceId(): string | undefined {
+      if (this.#trace !== undefined) return this.#trace.traceId;
+      // Tracing off: the caller's W3C trace id still correlates access log lines.
+      const tp = this.#start.headers.traceparent;
+      const v = Array.isArray(tp) ? tp[0] : tp;
+      return v !== undefined && v.length >= 55 ? v.slice(3, 35) : undefined;
+    }
+
+    attemptStarted(attempt: number, endpoint: string, headers: RequestStart['headers']): AttemptTelemetry {
+      return this.#trace === undefined ? noopAttempt : this.#trace.attemptStarted(attempt, endpoint, headers);
+    }
+
+    end(e: RequestEnd): void {
+      const s = this.#start;
+      const info: RequestInfo = e.info;
+      const svc = info.service ?? (s.direction === 'inbound' ? service : undefined);
+      metrics.request({ direction: s.direction, service: svc, route: info.route, backend: info.backend, status: e.status, errorCode: info.errorCode, durationMs: e.durationMs, bytesIn: e.bytesIn, bytesOut: e.bytesOut });
+      if (accessLog !== undefined && accessLog.wants(e.status, info.errorCode)) {
+        accessLog.write({
+          direction: s.direction,
+          method: s.method,
+          authority: s.authority,
+          path: s.path,
+          status: e.status,
+          errorCode: info.errorCode,
+          service: svc,
+          route: info.route,
+          endpoint: info.endpoint,
+          attempts: info.attempts,
+          durationMs: e.durationMs,
+          bytesIn: e.bytesIn,
+          bytesOut: e.bytesOut,
+          traceId: this.traceId,
+        });
+      }
+      this.#trace?.end(e);
+    }
+  }
+
+  return {
+    metrics,
+    registry: opts.registry,
+    requestStarted: (s) => new ObservedRequest(s, tracing?.start(s)),
+    retry: (svc, route, reason) => metrics.retry(svc, route, reason),
+    retryBudgetExhausted: (svc, route) => metrics.retryBudgetExhausted(svc, route),
+    breakerTransition: (svc: string, endpoint: string, from: BreakerState, to: BreakerState) => metrics.breakerTransition(svc, endpoint, from, to),
+    overflow: (svc, kind) => metrics.overflow(svc, kind),
+    endpoints: (svc, total, ejected) => metrics.endpoints(svc, total, ejected),
+    configApplied: (version, hash) => metrics.configApplied(version, hash),
+    configRefused: () => metrics.configRefused(),
+    telemetryConfigured: (t: TelemetrySettings) => {
+      tracing?.setSampleRatio(t.tracingSampleRatio);
+      accessLog?.configure(t.accessLog);
+    },
+    close: async () => {
+      await Promise.all([tracing?.shutdown(), accessLog?.close()]);
+    },
+  };
+}
+
+export interface SidecarTelemetryOptions {
+  service: string;
+  /** `--access-log FILE`; stdout when undefined. */
+  accessLogFile?: string | undefined;
+  /** false: no access log at all (the mesh config can also turn it off). */
+  accessLog?: boolean;
+  /** OTEL_* variables are read from here (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** prom-client's process/Node metrics (the promtool-clean subset); default true. */
+  processMetrics?: boolean;
+}
+
+/**
+ * Everything a sidecar needs, from its flags and the OTEL_* environment. Throws CONFIG_INVALID on a
+ * malformed OTEL_* variable or an access log file that cannot be opened.
+ */
+export function createSidecarTelemetry(opts: SidecarTelemetryOptions): ObservedSidecar {
+  const registry = new Registry();
+  if (opts.processMetrics ?? true) registerProcessMetrics(registry);
+  const tracing = Tracing.fromEnv({ service: opts.service, env: opts.env });
+  const accessLog = opts.accessLog === false ? undefined : new AccessLog({ destination: opts.accessLogFile ?? 1 });
+  return createSidecarObserver({ registry, tracing, accessLog, service: opts.service });
+}

@@ -1,0 +1,375 @@
+// Distributed tracing with OpenTelemetry JS, exported over OTLP/HTTP (JSON).
+// Off unless an OTLP endpoint is configured (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+// OTEL_EXPORTER_OTLP_ENDPOINT). W3C traceparent/tracestate is read and written; B3 (single or
+// multi header) is accepted on input. Sampling is decided here, before any span object exists, so an
+// unsampled request costs a header parse or two ids and one string (still propagated with flags 00,
+// so the next sidecar makes the same decision instead of sampling the trace on its own).
+//
+// Span kinds follow what Envoy/Istio sidecars emit: the inbound request is a SERVER span, the outbound
+// request a CLIENT span, and every attempt (try) a CLIENT child span whose id goes upstream in
+// traceparent, so the peer's SERVER span hangs under the very try that reached it.
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
+import { parseTraceParent, TraceState } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { B3Propagator } from '@opentelemetry/propagator-b3';
+import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_REQUEST_RESEND_COUNT,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_NETWORK_PEER_ADDRESS,
+  ATTR_NETWORK_PEER_PORT,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_SERVICE_NAME,
+  ATTR_URL_FULL,
+  ATTR_URL_PATH,
+  ATTR_URL_SCHEME,
+} from '@opentelemetry/semantic-conventions';
+import { parseHostPort } from '../address.js';
+import { meshError } from '../errors.js';
+import type { Headers } from '../handler.js';
+import type { Direction, RequestEnd, RequestStart } from './observer.js';
+
+export const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+export type SamplerKind = (typeof SAMPLERS)[number];
+
+export const DEFAULT_SAMPLE_RATIO = 0.01;
+
+/** The tracing settings the standard OTEL_* variables give; undefined when tracing is off. */
+export interface TracingEnv {
+  sampler: SamplerKind;
+  /** OTEL_TRACES_SAMPLER_ARG when set: it overrides the mesh config's ratio on this sidecar. */
+  ratio: number | undefined;
+  serviceName: string | undefined;
+}
+
+/** Reads OTEL_* variables; throws CONFIG_INVALID naming the variable when one is malformed. */
+export function tracingEnv(env: NodeJS.ProcessEnv = process.env): TracingEnv | undefined {
+  const bad = (variable: string, expected: string) =>
+    meshError('CONFIG_INVALID', `environment variable ${variable}="${env[variable]}": expected ${expected}`, { variable, value: env[variable], expected });
+  if ((env.OTEL_SDK_DISABLED ?? '').toLowerCase() === 'true') return undefined;
+  const exporter = (env.OTEL_TRACES_EXPORTER ?? 'otlp').trim().toLowerCase();
+  if (exporter === 'none') return undefined;
+  if (exporter !== 'otlp') throw bad('OTEL_TRACES_EXPORTER', '"otlp" or "none"');
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  if (!endpoint) return undefined;
+  for (const v of ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT']) {
+    const s = env[v]?.trim();
+    if (s && !/^https?:\/\/[^/\s]+/.test(s)) throw bad(v, 'an http:// or https:// URL');
+  }
+  const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/json').trim();
+  if (protocol !== 'http/json') throw bad(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL', '"http/json" (the only OTLP protocol meshlet ships)');
+  const samplerName = (env.OTEL_TRACES_SAMPLER ?? 'parentbased_traceidratio').trim().toLowerCase();
+  if (!(SAMPLERS as readonly string[]).includes(samplerName)) throw bad('OTEL_TRACES_SAMPLER', SAMPLERS.join(', '));
+  let ratio: number | undefined;
+  const arg = env.OTEL_TRACES_SAMPLER_ARG?.trim();
+  if (arg) {
+    ratio = Number(arg);
+    if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw bad('OTEL_TRACES_SAMPLER_ARG', 'a number from 0 to 1');
+  }
+  return { sampler: samplerName as SamplerKind, ratio, serviceName: env.OTEL_SERVICE_NAME?.trim() || undefined };
+}
+
+/** Per-request tracing state handed back by Tracing.start(). */
+export interface RequestTrace {
+  readonly traceId: string;
+  readonly sampled: boolean;
+  /** Writes traceparent (and tracestate) into the upstream request's headers. */
+  attemptStarted(attempt: number, endpoint: string, headers: Headers): AttemptTrace;
+  end(e: RequestEnd): void;
+}
+
+export interface AttemptTrace {
+  end(status: number | undefined, errorCode: string | undefined): void;
+}
+
+interface Parent {
+  traceId: string;
+  spanId: string;
+  sampled: boolean;
+  /** B3 without a sampling decision: the sidecar decides, as for a new trace. */
+  deferred: boolean;
+  traceState: string | undefined;
+  /** The W3C header as received, forwarded as-is when this sidecar records nothing. */
+  traceparent: string | undefined;
+}
+
+const noopAttempt: AttemptTrace = { end: () => {} };
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Random lower-case hex of `chars` (a multiple of 8) characters; not all zeros (W3C forbids it). */
+export function randomHex(chars: number): string {
+  for (;;) {
+    let s = '';
+    for (let i = 0; i < chars; i += 8) s += ((Math.random() * 0x1_0000_0000) >>> 0).toString(16).padStart(8, '0');
+    if (!/^0+$/.test(s)) return s;
+  }
+}
+
+const b3 = new B3Propagator();
+const headerGetter = {
+  get: (carrier: Headers, key: string) => carrier[key],
+  keys: (carrier: Headers) => Object.keys(carrier),
+};
+
+/** The trace context the caller sent: W3C traceparent first, then B3 single (`b3`) or multi (`x-b3-*`). */
+export function extractParent(headers: Headers): Parent | undefined {
+  const tp = first(headers.traceparent);
+  if (tp !== undefined) {
+    const sc = parseTraceParent(tp);
+    if (sc !== null) {
+      return { traceId: sc.traceId, spanId: sc.spanId, sampled: (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED, deferred: false, traceState: first(headers.tracestate), traceparent: tp };
+    }
+  }
+  const single = first(headers.b3);
+  if (single === undefined && headers['x-b3-traceid'] === undefined) return undefined;
+  const sc = trace.getSpanContext(b3.extract(ROOT_CONTEXT, headers, headerGetter));
+  if (sc === undefined || !trace.isSpanContextValid(sc)) return undefined;
+  const deferred = single !== undefined ? single.split('-').length === 2 : headers['x-b3-sampled'] === undefined && headers['x-b3-flags'] === undefined;
+  return { traceId: sc.traceId, spanId: sc.spanId, sampled: (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED, deferred, traceState: undefined, traceparent: undefined };
+}
+
+export interface TracingOptions {
+  /** service.name of the spans (OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES still win). */
+  serviceName: string;
+  exporter: SpanExporter;
+  sampler?: SamplerKind;
+  /** Fixed ratio (OTEL_TRACES_SAMPLER_ARG); when undefined the mesh config's ratio applies. */
+  ratioOverride?: number;
+  /** The mesh config's telemetry.tracing.sampleRatio (default 0.01); changed with setSampleRatio(). */
+  sampleRatio?: number;
+  /** Export spans one by one instead of in batches (tests). */
+  simpleProcessor?: boolean;
+  /** Randomness of root sampling decisions (tests). */
+  random?: () => number;
+}
+
+export class Tracing {
+  readonly sampler: SamplerKind;
+  #ratioOverride: number | undefined;
+  #configRatio: number;
+  #provider: BasicTracerProvider;
+  #tracer: Tracer;
+  #random: () => number;
+
+  constructor(opts: TracingOptions) {
+    this.sampler = opts.sampler ?? 'parentbased_traceidratio';
+    this.#ratioOverride = opts.ratioOverride;
+    this.#configRatio = opts.sampleRatio ?? DEFAULT_SAMPLE_RATIO;
+    this.#random = opts.random ?? Math.random;
+    const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: opts.serviceName, 'meshlet.component': 'sidecar' }).merge(detectResources({ detectors: [envDetector] }));
+    this.#provider = new BasicTracerProvider({
+      resource,
+      // The sampling decision is made in start(); whatever reaches the SDK is recorded.
+      sampler: new AlwaysOnSampler(),
+      spanProcessors: [opts.simpleProcessor ? new SimpleSpanProcessor(opts.exporter) : new BatchSpanProcessor(opts.exporter)],
+    });
+    this.#tracer = this.#provider.getTracer('meshlet');
+  }
+
+  /** Tracing configured by the OTEL_* environment, or undefined when no OTLP endpoint is set. */
+  static fromEnv(opts: { service: string; env?: NodeJS.ProcessEnv; sampleRatio?: number }): Tracing | undefined {
+    const env = opts.env ?? process.env;
+    const te = tracingEnv(env);
+    if (te === undefined) return undefined;
+    // The exporter reads the endpoint, headers and timeout from the same variables.
+    return new Tracing({ serviceName: te.serviceName ?? opts.service, exporter: new OTLPTraceExporter(), sampler: te.sampler, ratioOverride: te.ratio, sampleRatio: opts.sampleRatio });
+  }
+
+  /** The ratio new traces are sampled at. */
+  get sampleRatio(): number {
+    return this.#ratioOverride ?? this.#configRatio;
+  }
+
+  /** From the mesh config (telemetry.tracing.sampleRatio); OTEL_TRACES_SAMPLER_ARG, when set, still wins. */
+  setSampleRatio(ratio: number): void {
+    if (!(ratio >= 0 && ratio <= 1)) throw meshError('CONFIG_INVALID', `tracing sample ratio ${ratio}: expected a number from 0 to 1`, { ratio });
+    this.#configRatio = ratio;
+  }
+
+  start(s: RequestStart): RequestTrace {
+    const parent = extractParent(s.headers);
+    if (!this.#decide(parent)) return new UnsampledTrace(parent);
+    const kind = s.direction === 'inbound' ? SpanKind.SERVER : SpanKind.CLIENT;
+    const hp = parseHostPort(s.authority, '');
+    const path = pathOnly(s.path);
+    const parentCtx = parent === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, toSpanContext(parent));
+    const span = this.#tracer.startSpan(
+      s.method,
+      {
+        kind,
+        startTime: s.startedAt,
+        attributes: {
+          [ATTR_HTTP_REQUEST_METHOD]: s.method,
+          [ATTR_URL_PATH]: path,
+          [ATTR_URL_SCHEME]: 'http',
+          [ATTR_SERVER_ADDRESS]: hp?.host || s.authority,
+          ...(hp && hp.port ? { [ATTR_SERVER_PORT]: hp.port } : {}),
+          'meshlet.direction': s.direction,
+        },
+      },
+      parentCtx,
+    );
+    return new SampledTrace(this.#tracer, span, s, path, parent?.traceState);
+  }
+
+  async forceFlush(): Promise<void> {
+    await this.#provider.forceFlush();
+  }
+
+  /** Exports what is queued, then stops. */
+  async shutdown(): Promise<void> {
+    await this.#provider.shutdown();
+  }
+
+  #decide(parent: Parent | undefined): boolean {
+    switch (this.sampler) {
+      case 'always_on':
+        return true;
+      case 'always_off':
+        return false;
+      case 'traceidratio':
+        return parent !== undefined ? traceIdBelow(parent.traceId, this.sampleRatio) : this.#random() < this.sampleRatio;
+      default: {
+        if (parent !== undefined && !parent.deferred) return parent.sampled;
+        if (this.sampler === 'parentbased_always_on') return true;
+        if (this.sampler === 'parentbased_always_off') return false;
+        return parent !== undefined ? traceIdBelow(parent.traceId, this.sampleRatio) : this.#random() < this.sampleRatio;
+      }
+    }
+  }
+}
+
+/** Deterministic ratio decision on a trace id's low 56 bits (random in W3C level 2 ids), like TraceIdRatioBased. */
+function traceIdBelow(traceId: string, ratio: number): boolean {
+  return parseInt(traceId.slice(18), 16) / 2 ** 56 < ratio;
+}
+
+function toSpanContext(p: Parent): SpanContext {
+  return {
+    traceId: p.traceId,
+    spanId: p.spanId,
+    traceFlags: TraceFlags.SAMPLED,
+    isRemote: true,
+    traceState: p.traceState !== undefined ? new TraceState(p.traceState) : undefined,
+  };
+}
+
+function pathOnly(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
+}
+
+/** Not recorded: only the context travels on (the caller's, or a fresh trace id with flags 00). */
+class UnsampledTrace implements RequestTrace {
+  readonly traceId: string;
+  readonly sampled = false;
+  #traceparent: string;
+  #tracestate: string | undefined;
+
+  constructor(parent: Parent | undefined) {
+    if (parent === undefined) {
+      this.traceId = randomHex(32);
+      this.#traceparent = `00-${this.traceId}-${randomHex(16)}-00`;
+    } else {
+      this.traceId = parent.traceId;
+      this.#traceparent = parent.traceparent ?? `00-${parent.traceId}-${parent.spanId}-${parent.sampled ? '01' : '00'}`;
+      this.#tracestate = parent.traceState;
+    }
+  }
+
+  attemptStarted(_attempt: number, _endpoint: string, headers: Headers): AttemptTrace {
+    headers.traceparent = this.#traceparent;
+    if (this.#tracestate !== undefined) headers.tracestate = this.#tracestate;
+    return noopAttempt;
+  }
+
+  end(): void {}
+}
+
+class SampledTrace implements RequestTrace {
+  readonly sampled = true;
+  readonly traceId: string;
+  #tracer: Tracer;
+  #span: Span;
+  #start: RequestStart;
+  #path: string;
+  #tracestate: string | undefined;
+
+  constructor(tracer: Tracer, span: Span, start: RequestStart, path: string, tracestate: string | undefined) {
+    this.#tracer = tracer;
+    this.#span = span;
+    this.#start = start;
+    this.#path = path;
+    this.#tracestate = tracestate;
+    this.traceId = span.spanContext().traceId;
+  }
+
+  attemptStarted(attempt: number, endpoint: string, headers: Headers): AttemptTrace {
+    const s = this.#start;
+    const peer = parseHostPort(endpoint, '');
+    const hp = parseHostPort(s.authority, '');
+    const span = this.#tracer.startSpan(
+      s.method,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          [ATTR_HTTP_REQUEST_METHOD]: s.method,
+          [ATTR_URL_FULL]: `http://${s.authority}${this.#path}`,
+          [ATTR_SERVER_ADDRESS]: hp?.host || s.authority,
+          ...(hp && hp.port ? { [ATTR_SERVER_PORT]: hp.port } : {}),
+          ...(peer ? { [ATTR_NETWORK_PEER_ADDRESS]: peer.host, [ATTR_NETWORK_PEER_PORT]: peer.port } : {}),
+          ...(attempt > 1 ? { [ATTR_HTTP_REQUEST_RESEND_COUNT]: attempt - 1 } : {}),
+          'meshlet.endpoint': endpoint,
+          'meshlet.attempt': attempt,
+        },
+      },
+      trace.setSpan(ROOT_CONTEXT, this.#span),
+    );
+    const sc = span.spanContext();
+    headers.traceparent = `00-${sc.traceId}-${sc.spanId}-01`;
+    if (this.#tracestate !== undefined) headers.tracestate = this.#tracestate;
+    return {
+      end: (status, errorCode) => {
+        if (status !== undefined && status > 0) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+        // Client spans: 4xx and 5xx are errors of this call (OTel HTTP semconv).
+        const failed = errorCode !== undefined || status === undefined || status >= 400;
+        if (errorCode !== undefined) span.setAttribute('meshlet.error_code', errorCode);
+        if (failed) {
+          span.setAttribute(ATTR_ERROR_TYPE, errorCode ?? (status !== undefined ? String(status) : '_OTHER'));
+          span.setStatus({ code: SpanStatusCode.ERROR, message: errorCode });
+        }
+        span.end();
+      },
+    };
+  }
+
+  end(e: RequestEnd): void {
+    const span = this.#span;
+    const info = e.info;
+    const direction: Direction = this.#start.direction;
+    span.updateName(info.route ? `${this.#start.method} ${info.route}` : info.service ? `${this.#start.method} ${info.service}` : this.#start.method);
+    if (e.status > 0) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, e.status);
+    if (info.service !== undefined) span.setAttribute('meshlet.service', info.service);
+    if (info.route !== undefined) span.setAttribute('meshlet.route', info.route);
+    if (info.backend !== undefined) span.setAttribute('meshlet.backend', info.backend);
+    if (info.endpoint !== undefined) span.setAttribute('meshlet.endpoint', info.endpoint);
+    span.setAttribute('meshlet.attempts', info.attempts);
+    span.setAttribute('http.request.body.size', e.bytesIn);
+    span.setAttribute('http.response.body.size', e.bytesOut);
+    if (info.errorCode !== undefined) span.setAttribute('meshlet.error_code', info.errorCode);
+    // Server spans fail on 5xx only (a 4xx is the caller's problem); client spans on 4xx too.
+    const failed = info.errorCode !== undefined || e.status >= (direction === 'inbound' ? 500 : 400) || e.status === 0;
+    if (failed) {
+      span.setAttribute(ATTR_ERROR_TYPE, info.errorCode ?? String(e.status));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: info.errorCode });
+    }
+    span.end();
+  }
+}
