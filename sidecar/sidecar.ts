@@ -83,6 +83,7 @@ export class Sidecar {
     this.#runtime = next;
     this.#pools.retainOnly(next.pools);
     this.#observer.configApplied(snapshot.version, snapshot.hash);
+    this.#observer.telemetryConfigured({ accessLog: next.config.accessLog, tracingSampleRatio: next.config.tracingSampleRatio });
     this.#opts.log.info({ version: snapshot.version, hash: snapshot.hash.slice(0, 12), services: next.services.size }, 'config applied');
     return { ok: true };
   }
