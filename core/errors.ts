@@ -16,7 +16,6 @@ export const ERROR_CODES = {
   CIRCUIT_OPEN: { status: 503, summary: 'Every endpoint of the backend is ejected by its circuit breaker.' },
   OVERFLOW: { status: 503, summary: 'A concurrency limit (max requests, max pending) is reached.' },
   RETRY_BUDGET_EXHAUSTED: { status: 503, summary: 'A retry was needed but the retry budget refused it; the last failure is reported.' },
-  DRAINING: { status: 503, summary: 'The sidecar is shutting down and takes no new requests.' },
   UPSTREAM_TIMEOUT: { status: 504, summary: 'The request deadline (or the last per-try timeout) expired before the upstream answered.' },
   UPSTREAM_CONNECT_FAILURE: { status: 502, summary: 'No connection could be made to the chosen endpoint.' },
   UPSTREAM_RESET: { status: 502, summary: 'The upstream closed or reset the connection before a complete response.' },
