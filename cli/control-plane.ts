@@ -9,6 +9,8 @@ import { formatViolation } from '../core/config/violation.js';
 import { parseDuration } from '../core/duration.js';
 import { createLogger } from '../core/log.js';
 import { ControlPlane } from '../control-plane/control-plane.js';
+import { DiscoveryHub } from '../control-plane/discovery/discovery-hub.js';
+import { EtcdStore } from '../control-plane/store/etcd-store.js';
 import { FileStore } from '../control-plane/store/file-store.js';
 import type { Store } from '../control-plane/store/store.js';
 
@@ -82,9 +84,12 @@ async function run(args: ControlPlaneArgs, log: ReturnType<typeof createLogger>)
   }
 
   let store: Store;
+  const etcdEndpoints = (args['etcd-endpoints'] ?? '').split(',').map((u) => u.trim()).filter((u) => u !== '');
+  const badEndpoint = etcdEndpoints.find((u) => !/^https?:\/\/[^/\s]+:\d{1,5}\/?$/.test(u));
+  if (badEndpoint !== undefined) throw new UsageError(`--etcd-endpoints: expected URLs such as http://127.0.0.1:2379, got "${badEndpoint}"`);
   if (args.store === 'etcd') {
-    // Switch point for the etcd store (control-plane/store/etcd-store.ts, with --etcd-endpoints).
-    throw new UsageError('--store etcd: the etcd store is not built yet; use --store file');
+    if (etcdEndpoints.length === 0) throw new UsageError('--store etcd needs --etcd-endpoints URL[,URL…]');
+    store = await EtcdStore.open({ endpoints: etcdEndpoints, historyLimit: args['history-limit'], log });
   } else {
     store = await FileStore.open({ dir: args['data-dir'], historyLimit: args['history-limit'], log });
   }
@@ -100,6 +105,17 @@ async function run(args: ControlPlaneArgs, log: ReturnType<typeof createLogger>)
   }
 
   const cp = new ControlPlane({ store, log, token, instanceTtlMs: ttlMs });
+  // Discovery providers follow the config's discovery blocks and feed the snapshots.
+  const discovery = new DiscoveryHub({ log: log.child({ component: 'discovery' }), etcdEndpoints });
+  discovery.onChange((services) => {
+    const cur = discovery.current();
+    for (const s of services) cp.setDiscovered(s, cur.get(s) ?? []);
+  });
+  const followConfig = (): Promise<void> => store.current().then((c) => discovery.update(c?.config), (e: Error) => log.warn({ err: e.message }, 'discovery could not read the config'));
+  store.subscribe((e) => {
+    if (e.kind === 'config') void followConfig();
+  });
+  await followConfig();
   await cp.listen(listen.host, listen.port);
 
   let stopping = false;
@@ -107,7 +123,7 @@ async function run(args: ControlPlaneArgs, log: ReturnType<typeof createLogger>)
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    cp.close().then(
+    Promise.all([discovery.stop(), cp.close()]).then(
       () => {
         log.info('stopped');
         process.exit(0);
