@@ -51,6 +51,7 @@ export class Sidecar {
   #servers: Array<{ name: string; server: Server }> = [];
   #sockets = new Set<Socket>();
   #draining = false;
+  #active = 0; // requests in flight on the traffic listeners
   #lastRefusal: { version: string; reason: string; at: string } | undefined;
   readonly addresses: Record<string, string> = {};
 
@@ -118,7 +119,15 @@ export class Sidecar {
   }
 
   async #bind(name: string, at: HostPort, limits: ServerLimits, onRequest: Parameters<typeof createHardenedServer>[3], onUpgrade?: (req: import('node:http').IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void): Promise<void> {
-    const server = createHardenedServer(name, limits, this.#opts.log, onRequest);
+    const counted: typeof onRequest =
+      name === 'admin'
+        ? onRequest
+        : (req, res) => {
+            this.#active++;
+            res.once('close', () => this.#active--);
+            onRequest(req, res);
+          };
+    const server = createHardenedServer(name, limits, this.#opts.log, counted);
     if (onUpgrade) server.on('upgrade', onUpgrade);
     server.on('connect', (_req, socket: Socket) => {
       socket.end('HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\nx-meshlet-error: METHOD_NOT_ALLOWED\r\nconnection: close\r\ncontent-length: 111\r\n\r\n' + '{"error":{"code":"METHOD_NOT_ALLOWED","message":"CONNECT tunnels are not supported; send plain HTTP requests."}}'.padEnd(111));
@@ -168,18 +177,6 @@ export class Sidecar {
   }
 
   #inflight(): number {
-    let n = 0;
-    for (const s of this.#runtime?.services.values() ?? []) n += s.requests.inflight;
-    // Inbound requests and queued upstream work keep sockets busy: count non-idle client sockets.
-    for (const { name, server } of this.#servers) if (name !== 'admin') n += serverBusy(server);
-    return n;
+    return this.#active;
   }
-}
-
-function serverBusy(server: Server): number {
-  // Node has no public "active requests" count; connections still open after closeIdleConnections()
-  // are the ones with a request in flight.
-  let open = 0;
-  server.getConnections((_e, c) => (open = c));
-  return open;
 }
