@@ -30,6 +30,7 @@ export class Backend {
     const svc = this.service;
     const name = svc.config.name;
     ctx.info.backend = this.name;
+    if (ctx.signal.aborted) throw ctx.signal.reason as Error;
     // A retry prefers another endpoint than the one that just failed.
     const avoid = ctx.attempt > 1 && ctx.info.endpoint ? this.endpoints.find((e) => e.address === ctx.info.endpoint) : undefined;
     const ep = this.#balancer.pick(this.endpoints, avoid);
