@@ -144,3 +144,29 @@ export function closeClients(): void {
   for (const a of agents.values()) a.destroy();
   agents.clear();
 }
+
+/**
+ * Runs `send(i)` for i = 0…total-1 with `concurrency` in flight, bounded in count and in time: it
+ * stops starting new ones after `timeoutMs` and reports how many ran. Errors are collected, not thrown.
+ */
+export async function load<T>(
+  opts: { total: number; concurrency: number; timeoutMs?: number },
+  send: (i: number) => Promise<T>,
+): Promise<{ results: T[]; errors: unknown[]; started: number }> {
+  const results: T[] = [];
+  const errors: unknown[] = [];
+  const stopAt = Date.now() + (opts.timeoutMs ?? 30_000);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < opts.total && Date.now() < stopAt) {
+      const i = next++;
+      try {
+        results.push(await send(i));
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, worker));
+  return { results, errors, started: next };
+}
