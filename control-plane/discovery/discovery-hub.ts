@@ -58,7 +58,8 @@ export class DiscoveryHub {
       if (spec === undefined || canonicalJson(spec) !== r.specKey) {
         this.#running.delete(name);
         stopping.push(...r.providers.map((p) => p.provider.stop()));
-        if (this.#recompute(name)) changed.push(name);
+        // A changed block keeps its last set until the new providers answer; a removed one goes now.
+        if (spec === undefined && this.#recompute(name)) changed.push(name);
       }
     }
     await Promise.all(stopping);
@@ -121,6 +122,7 @@ export class DiscoveryHub {
   /** Merges a service's providers' sets (first provider wins on a duplicate address). True if it changed. */
   #recompute(name: string): boolean {
     const r = this.#running.get(name);
+    if (r !== undefined && r.providers.every((p) => p.last === null)) return false;
     const merged = new Map<string, EndpointRecord>();
     for (const p of r?.providers ?? []) for (const e of p.last?.endpoints ?? []) if (!merged.has(e.address)) merged.set(e.address, e);
     const list = [...merged.values()].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
