@@ -54,6 +54,15 @@ cp -a "$npm_dir" "$rootfs/usr/local/lib/node_modules/npm"
 ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
 ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
 
+# Trust what this machine trusts: where outbound TLS goes through a local CA, `npm ci` inside the
+# build needs it. Node's own bundled roots still apply (NODE_EXTRA_CA_CERTS adds, never replaces).
+ca_env=""
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  mkdir -p "$rootfs/etc/ssl/certs"
+  cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
+  ca_env="NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt"
+fi
+
 # What the official slim image also leaves out.
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
 
@@ -61,6 +70,7 @@ echo "==> podman import $IMAGE"
 tar -C "$rootfs" -c . | podman import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV NODE_VERSION='"$(node --version | tr -d v)" \
+  ${ca_env:+--change "ENV $ca_env"} \
   --change 'CMD ["node"]' \
   - "$IMAGE" > /dev/null
 podman image ls "$IMAGE"
