@@ -12,6 +12,7 @@ import { errorBody, isMeshError, meshError, MeshError } from '../core/errors.js'
 import type { Logger } from '../core/log.js';
 import type { EndpointRecord } from '../core/snapshot.js';
 import type { SnapshotPusher } from './push.js';
+import { collectStats } from './stats.js';
 import type { ConfigVersion, InstanceRecord, Store } from './store/store.js';
 
 export interface ControlPlaneApiOptions {
@@ -70,6 +71,7 @@ export class ControlPlaneApi {
       r('POST', '/v1/config/rollback', true, (q, res) => this.#rollback(q, res)),
       r('GET', '/v1/services', false, (_q, res) => this.#services(res)),
       r('GET', '/v1/sidecars', false, (_q, res) => this.#sidecars(res)),
+      r('GET', '/v1/stats', false, async (_q, res) => sendJson(res, 200, await collectStats(await this.listSidecars()))),
       r('POST', '/v1/sidecars', true, (q, res) => this.#register(q, res)),
       r('POST', '/v1/sidecars/([^/]+)/heartbeat', true, (_q, res, _u, p) => this.#heartbeat(res, p[0]!)),
       r('POST', '/v1/sidecars/([^/]+)/ack', true, (q, res, _u, p) => this.#ack(q, res, p[0]!)),
