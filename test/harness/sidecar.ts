@@ -170,3 +170,14 @@ export async function load<T>(
   await Promise.all(Array.from({ length: opts.concurrency }, worker));
   return { results, errors, started: next };
 }
+
+/** Sums the samples of one metric in a Prometheus exposition whose labels include every given label. */
+export function metricSum(exposition: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of exposition.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== '{' && line[name.length] !== ' ')) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
