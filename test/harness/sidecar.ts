@@ -1,6 +1,7 @@
 // Starts a real standalone sidecar (`node dist/cli/meshlet.js sidecar --config FILE`) on loopback
 // ports chosen at run time, and waits until every listener logged its address and /ready says 200.
 import http from 'node:http';
+import net from 'node:net';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -180,4 +181,54 @@ export function metricSum(exposition: string, name: string, labels: Record<strin
     sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
+}
+
+export interface RawResponse {
+  /** Everything the server sent before closing (or before `timeoutMs`). */
+  raw: string;
+  status: number | undefined;
+  headers: Record<string, string>;
+  body: string;
+  /** Whether the server closed the connection. */
+  closed: boolean;
+}
+
+/**
+ * Writes raw bytes on a fresh TCP connection and collects the reply until the server closes the
+ * connection or `timeoutMs` passes. For malformed HTTP that a normal client refuses to send.
+ */
+export function rawExchange(address: string, chunks: Array<string | Buffer>, opts: { timeoutMs?: number; gapMs?: number } = {}): Promise<RawResponse> {
+  const colon = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(address.slice(colon + 1)), address.slice(0, colon));
+    const parts: Buffer[] = [];
+    let closed = false;
+    const finish = (): void => {
+      clearTimeout(timer);
+      const raw = Buffer.concat(parts).toString('latin1');
+      const [head = '', ...rest] = raw.split('\r\n\r\n');
+      const lines = head.split('\r\n');
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(lines[0] ?? '');
+      const headers: Record<string, string> = {};
+      for (const l of lines.slice(1)) {
+        const i = l.indexOf(':');
+        if (i > 0) headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+      }
+      socket.destroy();
+      resolve({ raw, status: m ? Number(m[1]) : undefined, headers, body: rest.join('\r\n\r\n'), closed });
+    };
+    const timer = setTimeout(finish, opts.timeoutMs ?? 10_000);
+    socket.on('data', (c: Buffer) => parts.push(c));
+    socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? ((closed = true), finish()) : reject(e)));
+    socket.on('close', () => {
+      closed = true;
+      finish();
+    });
+    socket.on('connect', async () => {
+      for (const [i, c] of chunks.entries()) {
+        if (i > 0 && opts.gapMs) await new Promise((r) => setTimeout(r, opts.gapMs)); // pacing a slow client is the behaviour under test
+        if (!socket.destroyed) socket.write(c);
+      }
+    });
+  });
 }
