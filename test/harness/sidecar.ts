@@ -151,7 +151,7 @@ export function closeClients(): void {
  * stops starting new ones after `timeoutMs` and reports how many ran. Errors are collected, not thrown.
  */
 export async function load<T>(
-  opts: { total: number; concurrency: number; timeoutMs?: number },
+  opts: { total: number; concurrency: number; timeoutMs?: number; until?: () => boolean },
   send: (i: number) => Promise<T>,
 ): Promise<{ results: T[]; errors: unknown[]; started: number }> {
   const results: T[] = [];
@@ -159,7 +159,7 @@ export async function load<T>(
   const stopAt = Date.now() + (opts.timeoutMs ?? 30_000);
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < opts.total && Date.now() < stopAt) {
+    while (next < opts.total && Date.now() < stopAt && !opts.until?.()) {
       const i = next++;
       try {
         results.push(await send(i));
