@@ -184,7 +184,8 @@ export class ConsulProvider implements DiscoveryProvider {
         if (elapsed < MIN_QUERY_INTERVAL_MS) await this.#pause(MIN_QUERY_INTERVAL_MS - elapsed);
       } catch (e) {
         if (this.#stopped) return;
-        this.#set!.error(`Consul health/service/${name}: ${(e as Error).message}`);
+        const status = (e as { statusCode?: number }).statusCode;
+        this.#set!.error(`Consul health/service/${name}: ${status !== undefined ? `HTTP ${status}: ` : ''}${(e as Error).message}`);
         failures++;
         await this.#pause(Math.min(ERROR_BACKOFF_MAX_MS, ERROR_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 10)));
       }

@@ -115,7 +115,7 @@ export class ConsulDouble {
     return this.#services.get(service)?.get(id)?.status;
   }
 
-  /** Resolves when `n` health queries are blocked waiting (so a test knows the client is parked). */
+  /** Health queries blocked right now (so a test knows the client is parked on an index). */
   get blockedQueries(): number {
     return this.#waiters.size;
   }
@@ -199,7 +199,7 @@ export class ConsulDouble {
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://consul');
-    this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams) });
+    this.requests.push({ method: req.method ?? 'GET', path: decodeURIComponent(url.pathname), query: Object.fromEntries(url.searchParams) });
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (c: string) => (body += c));
