@@ -50,4 +50,4 @@ it('refuses it through ctl and the API, and the store and the sidecar keep versi
   expect((await api(cp.url, '/v1/config')).body.text).toBe(good);
   expect((await sidecarConfig(sidecar))?.version).toBe('1');
   expect((await callThrough(sidecar, 'users')).body).toBe('blue');
-});
+}, 120_000);

@@ -62,4 +62,4 @@ it('refuses writes, registrations and ACKs without the right token and changes n
   }, { timeoutMs: 15_000 });
   expect(list.map((s) => s.id)).toEqual(['web-good']);
   expect((await api(cp.url, '/v1/config/history')).body.versions).toHaveLength(1);
-});
+}, 120_000);

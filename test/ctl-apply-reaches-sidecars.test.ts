@@ -50,4 +50,4 @@ it('moves the traffic of all three sidecars to the new endpoint and reports them
   // What an operator sees.
   const table = await ctl(['status'], env);
   expect(table.stdout).toMatch(/web-1\s+web\s+synced\s+2 /);
-});
+}, 120_000);
