@@ -126,6 +126,22 @@ describe('ControlPlaneMetrics', () => {
     expect(text).toMatch(/meshlet_cp_push_ack_duration_seconds_count\{result="ack"\} 1/);
   });
 
+  it('reads connected sidecars and sync states from the pusher at scrape time', async () => {
+    const r = new Registry();
+    const m = createControlPlaneMetrics(r, { processMetrics: false });
+    const pusher = { connectedCount: 2, states: () => [{ status: 'synced' }, { status: 'synced' }, { status: 'refused' }] };
+    m.trackSyncStates(pusher);
+    let text = await r.metrics();
+    expect(text).toMatch(/meshlet_cp_connected_sidecars 2/);
+    expect(text).toMatch(/meshlet_cp_sidecars\{status="synced"\} 2/);
+    expect(text).toMatch(/meshlet_cp_sidecars\{status="refused"\} 1/);
+    pusher.connectedCount = 0;
+    pusher.states = () => [];
+    text = await r.metrics();
+    expect(text).toMatch(/meshlet_cp_connected_sidecars 0/);
+    expect(text).toMatch(/meshlet_cp_sidecars\{status="synced"\} 0/);
+  });
+
   it('passes promtool with the process subset', async () => {
     const r = new Registry();
     const m = createControlPlaneMetrics(r);

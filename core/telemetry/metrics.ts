@@ -176,6 +176,8 @@ export class ControlPlaneMetrics {
   /** Send time of the push each sidecar has not answered yet. A newer push replaces an older one. */
   #pending = new Map<string, number>();
   #connected: Gauge<string>;
+  #sidecars: Gauge<string>;
+  #collectors: Array<() => void> = [];
   #pushes: Counter<string>;
   #responses: Counter<string>;
   #pushLatency: Histogram<string>;
@@ -186,7 +188,16 @@ export class ControlPlaneMetrics {
     this.registry = registry;
     this.#clock = clock;
     const registers = [registry];
-    this.#connected = new Gauge({ name: 'meshlet_cp_connected_sidecars', help: 'Sidecars with an open watch stream.', registers });
+    const collectors = this.#collectors;
+    this.#connected = new Gauge({
+      name: 'meshlet_cp_connected_sidecars',
+      help: 'Sidecars with an open watch stream.',
+      registers,
+      collect: () => {
+        for (const c of collectors) c();
+      },
+    });
+    this.#sidecars = new Gauge({ name: 'meshlet_cp_sidecars', help: 'Known sidecars by sync status (synced, stale, refused, no-config).', labelNames: ['status'], registers });
     this.#pushes = new Counter({ name: 'meshlet_cp_pushes_total', help: 'Snapshots pushed to sidecars (only sent when the snapshot hash changed).', registers });
     this.#responses = new Counter({ name: 'meshlet_cp_push_responses_total', help: 'Sidecar answers to pushes: result="ack" (applied) or "nack" (refused).', labelNames: ['result'], registers });
     this.#pushLatency = new Histogram({ name: 'meshlet_cp_push_ack_duration_seconds', help: 'Time from sending a snapshot to the sidecar\'s ACK or NACK.', labelNames: ['result'], buckets: PUSH_LATENCY_BUCKETS_SECONDS, registers });
@@ -199,6 +210,22 @@ export class ControlPlaneMetrics {
 
   connectedSidecars(n: number): void {
     this.#connected.set(n);
+  }
+
+  /**
+   * Reads connected sidecars and their sync status from the pusher at scrape time (nothing to call
+   * on the hot path): `createControlPlaneMetrics(cp.metrics).trackSyncStates(cp.pusher)`.
+   */
+  trackSyncStates(source: { readonly connectedCount: number; states(): ReadonlyArray<{ status: string }> }): void {
+    const connected = this.#connected;
+    const bySync = this.#sidecars;
+    this.#collectors.push(() => {
+      connected.set(source.connectedCount);
+      const counts: Record<string, number> = { synced: 0, stale: 0, refused: 0, 'no-config': 0 };
+      for (const s of source.states()) counts[s.status] = (counts[s.status] ?? 0) + 1;
+      bySync.reset();
+      for (const [status, n] of Object.entries(counts)) bySync.labels(status).set(n);
+    });
   }
 
   pushSent(sidecar: string): void {
