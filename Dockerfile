@@ -32,7 +32,10 @@ FROM ${BASE_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="meshlet" \
       org.opencontainers.image.description="A service mesh for HTTP services: Node.js sidecar and control plane" \
       org.opencontainers.image.licenses="Apache-2.0"
-RUN groupadd --system --gid 10001 meshlet \
+# npm, npx, yarn and corepack are build tools: the runtime needs only node.
+RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack /usr/local/bin/npm /usr/local/bin/npx \
+      /usr/local/bin/yarn /usr/local/bin/yarnpkg /usr/local/bin/corepack /opt/yarn-* \
+ && groupadd --system --gid 10001 meshlet \
  && useradd --system --uid 10001 --gid meshlet --home-dir /var/lib/meshlet --shell /usr/sbin/nologin meshlet \
  && mkdir -p /var/lib/meshlet \
  && chown meshlet:meshlet /var/lib/meshlet
