@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { stringify as toYaml } from 'yaml';
 import { z } from 'zod';
-import { parseHostPort } from '../core/address.js';
+import { formatHostPort, parseHostPort } from '../core/address.js';
 import { parseMeshConfig } from '../core/config/parse.js';
 import { errorBody, isMeshError, meshError, MeshError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -33,7 +33,11 @@ export interface ControlPlaneApiOptions {
 
 const SIDECAR_ID = /^[A-Za-z0-9][A-Za-z0-9._:@\-[\]]{0,252}$/;
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/;
-const hostPort = z.string().refine((s) => parseHostPort(s) !== undefined, 'expected "host:port" (IPv6 as "[::1]:port")');
+// Stored in canonical form (":80" → "127.0.0.1:80") so peers get an address they can dial.
+const hostPort = z
+  .string()
+  .refine((s) => (parseHostPort(s)?.port ?? 0) > 0, 'expected "host:port" with a port 1-65535 (IPv6 as "[::1]:port")')
+  .transform((s) => formatHostPort(parseHostPort(s)!));
 
 const registrationBody = z.strictObject({
   id: z.string().regex(SIDECAR_ID, 'expected 1-253 characters of A-Z a-z 0-9 . _ : @ - [ ]'),
