@@ -37,6 +37,8 @@ interface SidecarArgs {
 }
 
 const hostPort = (flag: string, v: string): HostPort => {
+  // yargs turns a flag given twice into an array; say so instead of failing inside the parser.
+  if (typeof v !== 'string') throw new Error(`--${flag}: given more than once (${JSON.stringify(v)}); give it once`);
   const hp = parseHostPort(v);
   if (!hp) throw new Error(`--${flag}: expected HOST:PORT, got ${JSON.stringify(v)}`);
   return hp;
