@@ -38,7 +38,7 @@ const none: DnsRecords = { hosts: full.hosts };
 it('keeps the last good set through a brief empty answer, and empties only once the answer stays empty', async () => {
   dns = await startDnsmasq({ ttl: 1, records: full });
   const config = path.join(dir, 'mesh.yaml');
-  await writeFile(config, `services:\n  users:\n    discovery:\n      dns: { srv: _http._tcp.users.mesh.test, servers: ["${dns.server}"], refresh: 30s }\n      emptyGrace: 6s\n`);
+  await writeFile(config, `services:\n  users:\n    discovery:\n      dns: { srv: _http._tcp.users.mesh.test, servers: ["${dns.server}"], refresh: 30s }\n      emptyGrace: 10s\n`);
   const cp = await startControlPlane({ dataDir: path.join(dir, 'cp'), config });
   await waitFor(async () => (await dnsEndpoints(cp.url)).filter((e) => e.health === 'up').length === 2, { timeoutMs: 10_000, what: 'two endpoints' });
 
@@ -61,6 +61,6 @@ it('keeps the last good set through a brief empty answer, and empties only once 
   // An empty answer that persists past the grace is believed.
   await dns.setRecords(none);
   await waitFor(async () => (await dnsEndpoints(cp.url)).every((e) => e.health === 'stale'), { timeoutMs: 5_000, what: 'held as stale' });
-  await waitFor(async () => (await dnsEndpoints(cp.url)).length === 0, { timeoutMs: 15_000, what: 'the set emptied after the grace' });
+  await waitFor(async () => (await dnsEndpoints(cp.url)).length === 0, { timeoutMs: 25_000, what: 'the set emptied after the grace' });
   await cp.proc.waitForLog((l) => l.msg === 'empty discovery answer persisted; the service has no discovered endpoints');
 });

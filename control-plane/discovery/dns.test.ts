@@ -124,6 +124,27 @@ describe('DnsProvider', () => {
     expect(t.clock.pendingTimers).toBe(0);
   });
 
+  it('after an empty answer looks again soon (1 s, doubling up to refresh), not only at refresh', async () => {
+    const t = start({ host: 'users.mesh.test', port: 80, refresh: '30s' });
+    t.go();
+    await flush();
+    expect(t.updates.at(-1)).toMatchObject({ endpoints: [], stale: false });
+    const looks = () => t.resolver.queries.filter((q) => q.startsWith('A ')).length;
+    expect(looks()).toBe(1);
+    t.clock.advance(1_000);
+    await flush();
+    expect(looks()).toBe(2);
+    t.clock.advance(1_999);
+    await flush();
+    expect(looks()).toBe(2);
+    t.resolver.a.set('users.mesh.test', [{ address: '127.0.0.1', ttl: 5 }]);
+    t.clock.advance(1);
+    await flush();
+    expect(looks()).toBe(3);
+    expect(t.updates.at(-1)).toMatchObject({ endpoints: [{ address: '127.0.0.1:80' }] });
+    await t.p.stop();
+  });
+
   it('on a failing server keeps the last good set stale, retries sooner than refresh, recovers', async () => {
     const t = start({ srv: '_http._tcp.users.mesh.test', refresh: '30s' });
     t.resolver.srv.set('_http._tcp.users.mesh.test', [{ name: 'u1.mesh.test', port: 9101, priority: 0, weight: 1 }]);

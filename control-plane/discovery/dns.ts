@@ -114,6 +114,7 @@ export class DnsProvider implements DiscoveryProvider {
   #timer: TimerHandle | null = null;
   #stopped = false;
   #failures = 0;
+  #empties = 0;
   #refreshMs: number;
 
   constructor(service: string, spec: DnsSpec, o: { log: Logger; clock: Clock; emptyGraceMs: number; resolver?: DnsResolver }) {
@@ -145,8 +146,15 @@ export class DnsProvider implements DiscoveryProvider {
       if (this.#stopped) return;
       this.#failures = 0;
       this.#set!.answer(answer.endpoints);
-      const ttlMs = answer.ttlSeconds === undefined ? this.#refreshMs : answer.ttlSeconds * 1000;
-      nextMs = Math.max(MIN_REFRESH_MS, Math.min(this.#refreshMs, ttlMs));
+      if (answer.endpoints.length === 0) {
+        // A negative answer carries no TTL we can read: look again soon (backing off to refresh), so
+        // records that come back within the empty grace are seen before the set is given up.
+        nextMs = Math.min(this.#refreshMs, MIN_REFRESH_MS * 2 ** Math.min(this.#empties++, 10));
+      } else {
+        this.#empties = 0;
+        const ttlMs = answer.ttlSeconds === undefined ? this.#refreshMs : answer.ttlSeconds * 1000;
+        nextMs = Math.max(MIN_REFRESH_MS, Math.min(this.#refreshMs, ttlMs));
+      }
     } catch (e) {
       if (this.#stopped) return;
       const code = (e as NodeJS.ErrnoException).code;
