@@ -64,7 +64,13 @@ it('keeps the last good set, marked stale, while the DNS server is down, and tra
   expect(seen.every((e) => e.length === 2)).toBe(true);
   await cp.proc.waitForLog((l) => l.msg === 'discovery failed; keeping the last good set' && l.source === 'dns');
 
-  // The sidecar got the stale set and still reaches both instances.
+  // The sidecar got the stale set (its /endpoints says so) and still reaches both instances.
+  await waitFor(async () => {
+    const r = await fetch(`http://${sidecar.admin}/endpoints`);
+    const body = (await r.json()) as { services: Record<string, { endpoints: Array<{ address: string; stale: boolean }> }> };
+    const eps = body.services.users?.endpoints ?? [];
+    return eps.length === 2 && eps.every((e) => e.stale);
+  }, { timeoutMs: 10_000, what: 'the sidecar to mark both endpoints stale' });
   const bodies = new Set<string>();
   for (let i = 0; i < 20 && bodies.size < 2; i++) {
     const r = await callThrough(sidecar, 'users');
