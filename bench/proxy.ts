@@ -1,0 +1,406 @@
+// Data-plane benchmark: meshlet's outbound path (least-request balancer over two endpoints, retries
+// with a per-try timeout, circuit breaker) side by side with a direct connection, node-http-proxy,
+// @fastify/http-proxy and nginx (when installed), in interleaved rounds so drift on a noisy machine
+// hits every target alike. Per target: requests/s and p50/p99 at 32 connections and at 1, the
+// proxy's CPU time per request (utime+stime from /proc/PID/stat over the run) and its peak RSS
+// (VmHWM). Every process is its own: upstream, each proxy, the load generator.
+//
+//   npx tsc && npx tsx bench/proxy.ts [--rounds 3] [--duration 5] [--warmup 3]
+//                                     [--loadgen wrk|autocannon] [--targets a,b] [--json FILE]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { waitFor } from '../test/harness/wait.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = path.join(ROOT, 'dist');
+const HOST = 'bench'; // the mesh service name; every target gets the same Host header
+const CONCURRENCIES = [32, 1] as const;
+const TARGET_NAMES = ['direct', 'meshlet', 'meshlet+log', 'http-proxy', 'fastify-proxy', 'nginx'] as const;
+type TargetName = (typeof TARGET_NAMES)[number];
+
+interface Options {
+  rounds: number;
+  durationS: number;
+  warmupS: number;
+  loadgen: 'wrk' | 'autocannon';
+  targets: TargetName[];
+  json: string | undefined;
+}
+
+interface Target {
+  name: TargetName;
+  label: string;
+  address: string;
+  /** The proxy process whose CPU and memory are accounted; undefined for the direct connection. */
+  pid: number | undefined;
+}
+
+interface LoadResult {
+  requests: number;
+  durationS: number;
+  p50Us: number;
+  p99Us: number;
+  errors: number;
+  non2xx: number;
+}
+
+interface Sample extends LoadResult {
+  target: TargetName;
+  round: number;
+  connections: number;
+  cpuUsPerReq: number | undefined;
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`bench/proxy: ${msg}\n`);
+  process.exit(2);
+}
+
+function which(cmd: string): string | undefined {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin']) {
+    const p = path.join(dir, cmd);
+    if (dir && existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+function parseOptions(): Options {
+  let v;
+  try {
+    v = parseArgs({
+      options: {
+        rounds: { type: 'string', default: '3' },
+        duration: { type: 'string', default: '5' },
+        warmup: { type: 'string', default: '3' },
+        loadgen: { type: 'string' },
+        targets: { type: 'string' },
+        json: { type: 'string' },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const int = (flag: string, s: string, min: number, max: number): number => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < min || n > max) fail(`--${flag}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(s)}`);
+    return n;
+  };
+  const loadgen = v.loadgen ?? (which('wrk') ? 'wrk' : 'autocannon');
+  if (loadgen !== 'wrk' && loadgen !== 'autocannon') fail(`--loadgen: expected wrk or autocannon, got ${JSON.stringify(loadgen)}`);
+  if (loadgen === 'wrk' && !which('wrk')) fail('--loadgen wrk: wrk is not installed (apt-get install -y wrk), or use --loadgen autocannon');
+  const targets = (v.targets?.split(',').map((s) => s.trim()) ?? [...TARGET_NAMES]) as TargetName[];
+  for (const t of targets) if (!TARGET_NAMES.includes(t)) fail(`--targets: unknown target ${JSON.stringify(t)} (known: ${TARGET_NAMES.join(', ')})`);
+  if (!targets.includes('direct')) targets.unshift('direct'); // added latency is measured against it
+  return {
+    rounds: int('rounds', v.rounds!, 1, 20),
+    durationS: int('duration', v.duration!, 1, 60),
+    warmupS: int('warmup', v.warmup!, 0, 30),
+    loadgen,
+    targets,
+    json: v.json,
+  };
+}
+
+/** A child process whose output goes to a file (no pipe to drain, no reader competing for CPU). */
+class Child {
+  readonly name: string;
+  readonly log: string;
+  readonly proc: ChildProcess;
+
+  constructor(name: string, dir: string, cmd: string, args: string[]) {
+    this.name = name;
+    this.log = path.join(dir, `${name}.log`);
+    const fd = openSync(this.log, 'w');
+    this.proc = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'production' } });
+    closeSync(fd);
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  /** Addresses from `{"msg":"listening","listener":…,"address":…}` lines, once every one of `names` is printed. */
+  async listening(...names: string[]): Promise<Map<string, string>> {
+    return waitFor(
+      () => {
+        if (this.proc.exitCode !== null) throw new Error(`${this.name} exited (${this.proc.exitCode}): ${readFileSync(this.log, 'utf8').slice(-2000)}`);
+        const found = new Map<string, string>();
+        for (const line of readFileSync(this.log, 'utf8').split('\n')) {
+          if (!line.includes('"listening"')) continue;
+          const l = JSON.parse(line) as { listener?: string; address?: string };
+          if (l.listener && l.address) found.set(l.listener, l.address);
+        }
+        return names.every((n) => found.has(n)) ? found : undefined;
+      },
+      { timeoutMs: 15_000, what: `${this.name} to listen` },
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.kill('SIGTERM');
+    const killer = setTimeout(() => this.proc.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(killer);
+  }
+}
+
+/** utime + stime of a process, in microseconds (kernel accounting, CLK_TCK resolution). */
+function cpuUs(pid: number, tickUs: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * tickUs; // fields 14 and 15 of proc(5)
+}
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs the load generator in its own process; killed if it overruns its duration by 20 s. */
+function runLoad(opts: Options, address: string, connections: number, seconds: number): Promise<LoadResult> {
+  const url = `http://${address}/`;
+  const [cmd, args] =
+    opts.loadgen === 'wrk'
+      ? ['wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-H', `Host: ${HOST}`, '-s', path.join(ROOT, 'bench/wrk-report.lua'), url]]
+      : [process.execPath, [path.join(DIST, 'bench/load-autocannon.js'), url, String(connections), String(seconds), HOST]];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 20) * 1000);
+    child.once('exit', (code) => {
+      clearTimeout(killer);
+      const line = out.split('\n').find((l) => l.startsWith('{"requests"'));
+      if (code !== 0 || !line) return reject(new Error(`${opts.loadgen} against ${address} failed (exit ${code}): ${out.slice(-1000)}`));
+      resolve(JSON.parse(line) as LoadResult);
+    });
+  });
+}
+
+/** One request through the target must come back 200 with the upstream's body: proof it really proxies. */
+async function checkForwards(t: Target, expected: string): Promise<void> {
+  // node:http rather than fetch: fetch may not set Host, and Host is what names the mesh service.
+  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.get(`http://${t.address}/check`, { headers: { host: HOST }, agent: false, timeout: 5_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
+    req.on('error', reject);
+  });
+  if (status !== 200 || body !== expected) throw new Error(`${t.label} at ${t.address} answered ${status} ${body.slice(0, 200)}`);
+}
+
+const median = (xs: number[]): number => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+function meshYaml(endpoints: string[]): string {
+  return [
+    'apiVersion: meshlet/v1',
+    'services:',
+    `  ${HOST}:`,
+    '    endpoints:',
+    ...endpoints.map((a) => `      - { address: ${a} }`),
+    '    loadBalancer: least-request',
+    '    timeout: 10s',
+    '    retry: { attempts: 3, perTryTimeout: 5s, on: [connect-failure, reset, gateway-error] }',
+    '    circuitBreaker: { consecutiveFailures: 5, failureRate: { threshold: 0.5, window: 10s, minRequests: 20 } }',
+    '',
+  ].join('\n');
+}
+
+function nginxConf(dir: string, port: number, upstream: string): string {
+  return `worker_processes 1;
+master_process off;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/nginx-body;
+  proxy_temp_path ${dir}/nginx-proxy;
+  fastcgi_temp_path ${dir}/nginx-fastcgi;
+  uwsgi_temp_path ${dir}/nginx-uwsgi;
+  scgi_temp_path ${dir}/nginx-scgi;
+  upstream bench { server ${upstream}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://bench;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+  }
+}
+`;
+}
+
+function fmt(n: number | undefined, digits = 0): string {
+  return n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits);
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions();
+  if (!existsSync(path.join(DIST, 'cli/meshlet.js'))) fail('dist/cli/meshlet.js is missing: run `npx tsc` first');
+  // The peers and the upstream run as plain JS: tsx's loader alone would add ~40 MB to a peer's RSS.
+  const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'bench/tsconfig.json')], { encoding: 'utf8' });
+  if (tsc.status !== 0) fail(`compiling bench/ failed:\n${tsc.stdout}${tsc.stderr}`);
+  const tickUs = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+
+  const t0 = performance.now();
+  const loadAtStart = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-bench-'));
+  const children: Child[] = [];
+  const start = (name: string, cmd: string, args: string[]): Child => {
+    const c = new Child(name, dir, cmd, args);
+    children.push(c);
+    return c;
+  };
+  const cleanup = async (): Promise<void> => {
+    await Promise.all(children.map((c) => c.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+  try {
+    const upstream = start('upstream', process.execPath, [path.join(DIST, 'bench/upstream.js'), '2']);
+    const ups = [...(await upstream.listening('upstream-0', 'upstream-1')).values()];
+    const upstreamBody = await (await fetch(`http://${ups[0]}/`)).text();
+    const meshFile = path.join(dir, 'mesh.yaml');
+    writeFileSync(meshFile, meshYaml(ups));
+
+    const targets: Target[] = [];
+    for (const name of opts.targets) {
+      const sidecarArgs = (accessLog: string): string[] => [
+        path.join(DIST, 'cli/meshlet.js'), 'sidecar', '--service', 'bench-client', '--config', meshFile,
+        '--outbound', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--data-dir', path.join(dir, `data-${name}`), '--access-log', accessLog,
+      ];
+      if (name === 'direct') targets.push({ name, label: 'direct (no proxy)', address: ups[0]!, pid: undefined });
+      else if (name === 'meshlet' || name === 'meshlet+log') {
+        const c = start(name, process.execPath, sidecarArgs(name === 'meshlet' ? 'off' : 'stdout'));
+        const addr = (await c.listening('outbound')).get('outbound')!;
+        targets.push({ name, label: name === 'meshlet' ? 'meshlet (--access-log off)' : 'meshlet (default: access log to stdout→file)', address: addr, pid: c.pid });
+      } else if (name === 'http-proxy' || name === 'fastify-proxy') {
+        const c = start(name, process.execPath, [path.join(DIST, `bench/peers/${name}.js`), `http://${ups[0]}`]);
+        const addr = (await c.listening(name)).get(name)!;
+        targets.push({ name, label: name === 'http-proxy' ? 'node-http-proxy (keep-alive agent)' : '@fastify/http-proxy', address: addr, pid: c.pid });
+      } else if (name === 'nginx') {
+        const bin = which('nginx');
+        if (!bin) {
+          process.stderr.write('nginx is not installed: skipping it (apt-get install -y nginx-light to include it)\n');
+          continue;
+        }
+        const port = await freePort();
+        writeFileSync(path.join(dir, 'nginx.conf'), nginxConf(dir, port, ups[0]!));
+        const c = start('nginx', bin, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'nginx-error.log')]);
+        const t: Target = { name, label: 'nginx (1 worker, upstream keepalive)', address: `127.0.0.1:${port}`, pid: c.pid };
+        await waitFor(() => checkForwards(t, upstreamBody).then(() => true), { timeoutMs: 10_000, what: 'nginx to answer' });
+        targets.push(t);
+      }
+    }
+    for (const t of targets) await checkForwards(t, upstreamBody);
+    process.stderr.write(`${targets.length} targets up in ${fmt(performance.now() - t0)} ms\n`);
+
+    process.stderr.write(`targets ready; loadgen ${opts.loadgen}; warm-up ${opts.warmupS}s each; ${opts.rounds} rounds × ${targets.length} targets × c=${CONCURRENCIES.join(',')} × ${opts.durationS}s\n`);
+    if (opts.warmupS > 0) for (const t of targets) await runLoad(opts, t.address, 32, opts.warmupS);
+
+    const samples: Sample[] = [];
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const connections of CONCURRENCIES) {
+        // Rotate the order each round so no target always runs first or last.
+        const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+        for (const t of order) {
+          const before = t.pid === undefined ? 0 : cpuUs(t.pid, tickUs);
+          const r = await runLoad(opts, t.address, connections, opts.durationS);
+          const cpu = t.pid === undefined ? undefined : (cpuUs(t.pid, tickUs) - before) / Math.max(1, r.requests);
+          samples.push({ ...r, target: t.name, round, connections, cpuUsPerReq: cpu });
+          process.stderr.write(`  round ${round + 1} c=${connections} ${t.name.padEnd(13)} ${fmt(r.requests / r.durationS).padStart(6)} req/s  p50 ${r.p50Us}µs  p99 ${r.p99Us}µs  cpu ${fmt(cpu, 1)}µs/req${r.errors + r.non2xx ? `  ERRORS ${r.errors} non2xx ${r.non2xx}` : ''}\n`);
+        }
+      }
+    }
+    const rss = new Map(targets.map((t) => [t.name, t.pid === undefined ? undefined : peakRssMb(t.pid)]));
+
+    const pick = (name: TargetName, c: number): Sample[] => samples.filter((s) => s.target === name && s.connections === c);
+    const direct1 = pick('direct', 1);
+    const rows = targets.map((t) => {
+      const s32 = pick(t.name, 32);
+      const s1 = pick(t.name, 1);
+      // Added latency per round against the direct run of that same round, then the median.
+      const added = s1.map((s) => s.p50Us - (direct1.find((d) => d.round === s.round)?.p50Us ?? NaN));
+      return {
+        target: t.name,
+        label: t.label,
+        rps32: median(s32.map((s) => s.requests / s.durationS)),
+        p50_32: median(s32.map((s) => s.p50Us)),
+        p99_32: median(s32.map((s) => s.p99Us)),
+        rps1: median(s1.map((s) => s.requests / s.durationS)),
+        p50_1: median(s1.map((s) => s.p50Us)),
+        p99_1: median(s1.map((s) => s.p99Us)),
+        addedP50_1: t.pid === undefined ? undefined : median(added),
+        cpu32: t.pid === undefined ? undefined : median(s32.map((s) => s.cpuUsPerReq!)),
+        cpu1: t.pid === undefined ? undefined : median(s1.map((s) => s.cpuUsPerReq!)),
+        peakRssMb: rss.get(t.name),
+        failed: [...s32, ...s1].reduce((n, s) => n + s.errors + s.non2xx, 0),
+      };
+    });
+
+    const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+    const cpuInfo = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
+    const lines = [
+      `${new Date().toISOString()} · Node ${process.version} · ${os.cpus().length}× ${cpuInfo} · loadgen ${opts.loadgen} · ${opts.rounds} rounds × ${opts.durationS}s, interleaved · medians over rounds · load average at start ${loadAtStart}, at end ${load}`,
+      '',
+      '| target | req/s @32 | p50 @32 | p99 @32 | req/s @1 | p50 @1 | p99 @1 | added p50 @1 | CPU/req @32 | CPU/req @1 | peak RSS | failed |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...rows.map(
+        (r) =>
+          `| ${r.label} | ${fmt(r.rps32)} | ${fmt(r.p50_32)} µs | ${fmt(r.p99_32)} µs | ${fmt(r.rps1)} | ${fmt(r.p50_1)} µs | ${fmt(r.p99_1)} µs | ${r.addedP50_1 === undefined ? '–' : `${fmt(r.addedP50_1)} µs`} | ${r.cpu32 === undefined ? '–' : `${fmt(r.cpu32, 1)} µs`} | ${r.cpu1 === undefined ? '–' : `${fmt(r.cpu1, 1)} µs`} | ${r.peakRssMb === undefined ? '–' : `${fmt(r.peakRssMb, 1)} MB`} | ${r.failed} |`,
+      ),
+    ];
+    const m = rows.find((r) => r.target === 'meshlet');
+    const hp = rows.find((r) => r.target === 'http-proxy');
+    const fp = rows.find((r) => r.target === 'fastify-proxy');
+    if (m) {
+      lines.push('', 'Targets (meshlet, access log off):');
+      if (hp) lines.push(`- CPU/req ≤ 0.6× node-http-proxy: ${fmt(m.cpu32, 1)} / ${fmt(hp.cpu32, 1)} = ${fmt(m.cpu32! / hp.cpu32!, 2)}× → ${m.cpu32! <= 0.6 * hp.cpu32! ? 'met' : 'MISSED'}`);
+      if (fp) lines.push(`- CPU/req below @fastify/http-proxy: ${fmt(m.cpu32, 1)} vs ${fmt(fp.cpu32, 1)} µs → ${m.cpu32! < fp.cpu32! ? 'met' : 'MISSED'}`);
+      lines.push(`- added p50 at 1 connection ≤ 80 µs: ${fmt(m.addedP50_1)} µs → ${m.addedP50_1! <= 80 ? 'met' : 'MISSED'}`);
+      lines.push(`- peak RSS ≤ 80 MB: ${fmt(m.peakRssMb, 1)} MB → ${m.peakRssMb! <= 80 ? 'met' : 'MISSED'}`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+    if (opts.json) writeFileSync(opts.json, JSON.stringify({ options: opts, rows, samples }, null, 2));
+  } finally {
+    await cleanup();
+  }
+}
+
+await main();
