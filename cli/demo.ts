@@ -12,7 +12,7 @@ interface DemoArgs {
   rps: number;
   concurrency: number;
   quiet: boolean;
-  output: 'text' | 'json';
+  output: 'table' | 'json';
   'data-dir'?: string;
 }
 
@@ -40,7 +40,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       .option('rps', { type: 'number', default: 200, describe: 'GetOrder requests per second the client sends' })
       .option('concurrency', { type: 'number', default: 16, describe: 'Most client requests in flight' })
       .option('quiet', { type: 'boolean', default: false, describe: 'No live view, only the summary (for CI)' })
-      .option('output', { alias: 'o', choices: ['text', 'json'] as const, default: 'text' as const, describe: 'Summary format' })
+      .option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as const, describe: 'Summary format: a table for people, or JSON' })
       .option('data-dir', { type: 'string', describe: 'Keep the control plane store and sidecar snapshots here (default: a temporary directory, removed at the end)' })
       .example('$0 demo', 'the live demo, 30 s')
       .example('$0 demo --quiet -o json --duration 20s', 'for CI: the summary as JSON; exit 0 when every check held') as unknown as Argv<DemoArgs>,

@@ -200,7 +200,8 @@ export class DemoTopology {
       const m = /^meshlet_retries_total(?:\{[^}]*\})?\s+([0-9.eE+-]+)/.exec(line);
       if (m) sum = (sum ?? 0) + Number(m[1]);
     }
-    return sum;
+    // A counter with labels shows no sample before its first increment; its TYPE line means 0.
+    return sum ?? (text.includes('# TYPE meshlet_retries_total') ? 0 : undefined);
   }
 
   /** Requests each app received (from their /stats): the users instances and orders. */
