@@ -55,6 +55,17 @@ describe('graceful drain', () => {
     expect(sidecar.proc.logs.some((l) => l.msg === 'stopped')).toBe(true);
   });
 
+  it('waits for an inbound request alone (no outbound traffic in flight)', async () => {
+    const sidecar = await startSidecar({ config: { services: { users: { endpoints: [{ address: up.address }] } } }, args: ['--app', up.address, '--drain-timeout', '20s'] });
+    const inboundInFlight = call(sidecar.inbound!, { host: 'users', path: '/slow-in-only', headers: slow(1_500) });
+    await waitFor(async () => (await up.stats()).inflight === 1, { timeoutMs: 5_000, what: 'slow inbound request at the upstream' });
+    sidecar.proc.child.kill('SIGTERM');
+    const r = await inboundInFlight;
+    expect(r.status).toBe(200);
+    expect(r.json().path).toBe('/slow-in-only');
+    expect(await sidecar.proc.exited).toBe(0);
+  });
+
   it('gives up on a request still running at --drain-timeout and exits 0', async () => {
     const sidecar = await startSidecar({ config: { services: { users: { endpoints: [{ address: up.address }] } } }, args: ['--drain-timeout', '500ms'] });
     const hanging = call(sidecar.outbound, { host: 'users', path: '/hang', headers: { 'x-upstream-behaviour': '{"kind":"hang"}' } }).then(
