@@ -66,15 +66,26 @@ export class DiscoveryHub {
     for (const [name, spec] of wanted) {
       if (this.#running.has(name)) continue;
       const make = this.#o.createProvider ?? createProvider;
-      const r: Running = { specKey: canonicalJson(spec), providers: make(name, spec, this.#o).map((provider) => ({ provider, last: null })) };
+      let r: Running;
+      try {
+        r = { specKey: canonicalJson(spec), providers: make(name, spec, this.#o).map((provider) => ({ provider, last: null })) };
+      } catch (e) {
+        // Config validation should have refused it; one bad block must not stop the others.
+        this.#log.error({ service: name, err: (e as Error).message }, 'discovery could not start for this service');
+        continue;
+      }
       this.#running.set(name, r);
       this.#log.info({ service: name, sources: r.providers.map((p) => p.provider.source) }, 'discovery started');
       for (const p of r.providers) {
-        p.provider.start((u) => {
-          if (this.#running.get(name) !== r) return; // a late update from a provider being replaced
-          p.last = u;
-          if (this.#recompute(name)) this.#emit([name]);
-        });
+        try {
+          p.provider.start((u) => {
+            if (this.#running.get(name) !== r) return; // a late update from a provider being replaced
+            p.last = u;
+            if (this.#recompute(name)) this.#emit([name]);
+          });
+        } catch (e) {
+          this.#log.error({ service: name, source: p.provider.source, err: (e as Error).message }, 'a discovery provider failed to start');
+        }
       }
     }
     if (changed.length > 0) this.#emit(changed);

@@ -125,8 +125,14 @@ export class DnsProvider implements DiscoveryProvider {
   }
 
   start(onUpdate: (u: DiscoveryUpdate) => void): void {
-    this.#resolver = this.#o.resolver ?? systemResolver(this.#spec.servers);
     this.#set = new LastGoodSet({ service: this.#service, source: 'dns', clock: this.#o.clock, emptyGraceMs: this.#o.emptyGraceMs, log: this.#o.log, onUpdate });
+    try {
+      this.#resolver = this.#o.resolver ?? systemResolver(this.#spec.servers);
+    } catch (e) {
+      // Validation refuses such servers; a provider built around it still must not throw.
+      this.#set.error(`DNS servers ${JSON.stringify(this.#spec.servers)}: ${(e as Error).message}`);
+      return;
+    }
     void this.#tick();
   }
 

@@ -1,5 +1,7 @@
 // Turns a schema-valid config into the normalized model: defaults applied, durations in ms,
 // cross-field rules checked. Every violation is collected with its path; nothing stops at the first.
+import { isIP } from 'node:net';
+import { parseHostPort } from '../address.js';
 import { parseDuration } from '../duration.js';
 import type { MeshConfigInput, RetryInput, ServiceInput } from './schema.js';
 import type { ConfigPath } from './violation.js';
@@ -173,6 +175,10 @@ export function normalize(input: MeshConfigInput): { config: MeshConfig; violati
     if (d && !d.srv && !d.host) out.push({ path: [...p, 'discovery', 'dns'], message: 'needs either srv or host' });
     if (d?.host && d.port === undefined) out.push({ path: [...p, 'discovery', 'dns', 'port'], message: 'required with host (A/AAAA records carry no port)' });
     if (d?.srv && d.host) out.push({ path: [...p, 'discovery', 'dns'], message: 'give srv or host, not both' });
+    (d?.servers ?? []).forEach((srv, i) => {
+      // The resolver takes addresses only: a server named by host name could not itself be resolved.
+      if (!isIP(parseHostPort(srv)?.host ?? '')) out.push({ path: [...p, 'discovery', 'dns', 'servers', i], message: 'expected an IP address and port such as "127.0.0.1:53" or "[::1]:53"' });
+    });
     const consulAddress = s.discovery?.consul?.address;
     if (consulAddress !== undefined && !/^(https?:\/\/)?(\[[0-9a-fA-F:.]+\]|[^:/\s[\]]+):\d{1,5}\/?$/.test(consulAddress))
       out.push({ path: [...p, 'discovery', 'consul', 'address'], message: 'expected host:port or http(s)://host:port' });
