@@ -43,7 +43,7 @@ export function formatStatTable(report: StatReport): string {
     ['SERVICE', 'ROUTE', 'DIRECTION', 'SUCCESS', 'RPS', 'LATENCY_P50', 'LATENCY_P95', 'LATENCY_P99', 'SIDECARS'],
     report.rows.map((r) => [r.service, r.route, r.direction, pct(r.successRate), r.rps.toFixed(1), latency(r.p50), latency(r.p95), latency(r.p99), r.sidecars]),
   );
-  const notes = report.unreachable.map((u) => `(sidecar ${u.id} at ${u.adminAddress} did not answer: ${u.error})`);
+  const notes = report.unreachable.map((u) => `(sidecar ${u.id === u.adminAddress ? '' : `${u.id} `}at ${u.adminAddress} did not answer: ${u.error})`);
   return [report.rows.length === 0 ? `no requests seen in the last ${report.interval.toFixed(1)}s` : table, ...notes].join('\n');
 }
 
