@@ -66,6 +66,7 @@ export function renderSummary(s: DemoSummary): string {
         `  ${p.name.padEnd(29)} ${`${p.fromS}s`.padEnd(7)} ${`${p.toS}s`.padEnd(7)} ${String(p.requests).padStart(8)}  ${(p.requests === 0 ? '—' : pct(p.succeeded / p.requests)).padStart(7)}   ` +
         s.instances.map((i) => pct(p.share[i.instance] ?? 0).padStart(13)).join(''),
     ),
+    ...(s.failed > 0 ? ['', `  failures: ${Object.entries(s.failures).map(([k, n]) => `${k} ×${n}`).join(', ')}`] : []),
     '',
     `  [${mark(s.checks.successRate)}] client-seen success ≥ 99.9% while ${s.faulty.instance} failed: ${(s.successRate * 100).toFixed(3)}%`,
     `  [${mark(s.checks.faultyEjected)}] the breaker ejected ${s.faulty.instance}: ${s.faulty.ejections} ejection(s)${s.faulty.ejectedAtS !== undefined ? `, first at ${s.faulty.ejectedAtS}s` : ''}`,

@@ -70,6 +70,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const faulty: { instance: string; faultAtMs?: number; healAtMs?: number; ejections: number; ejectedAtMs?: number; backAtMs?: number } = { instance: FAULTY, ejections: 0 };
   const shift: { configVersion?: string; pushedAtMs?: number; appliedAtMs?: number } = {};
   let servedAfterBack = 0;
+  const failures: Record<string, number> = {};
   let retries: number | undefined;
   let retriesSource: DemoSummary['retriesSource'] = 'unavailable';
 
@@ -85,8 +86,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     maxRequests: Math.ceil((o.rps * o.durationMs) / 1000),
     timeoutMs: 5000,
     signal: stopTraffic.signal,
-    onResult: (ok, instance) => {
+    onResult: (ok, instance, failure) => {
       board.record(ok, instance);
+      if (failure !== undefined) failures[failure] = (failures[failure] ?? 0) + 1;
       if (ok && instance === FAULTY && faulty.backAtMs !== undefined) servedAfterBack++;
     },
   });
@@ -188,6 +190,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     retriesSource,
     faulty: { ...faulty, servedAfterBack },
     shift,
+    failures,
     beforePhase: PHASE.healthy,
     shiftedPhase: PHASE.shifted,
     processes: { started: topology.children.length, leftRunning: topology.children.filter((c) => c.running).length, pids },

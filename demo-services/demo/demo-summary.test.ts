@@ -20,6 +20,7 @@ function input(over: Partial<SummaryInput> = {}): SummaryInput {
     instances,
     retries: 12,
     retriesSource: 'sidecar metrics',
+    failures: { '502 USERS_FAILED': 1 },
     faulty: { instance: 'users-2', faultAtMs: 1000, healAtMs: 4000, ejections: 2, ejectedAtMs: 1300, backAtMs: 4500, servedAfterBack: 7 },
     shift: { configVersion: '2', pushedAtMs: 5000, appliedAtMs: 5100 },
     beforePhase: 'healthy',

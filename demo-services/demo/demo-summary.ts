@@ -15,6 +15,8 @@ export interface DemoSummary {
   succeeded: number;
   failed: number;
   successRate: number;
+  /** Failed requests by what the client saw: status and error codes ("502 USERS_FAILED/UPSTREAM_TIMEOUT"). */
+  failures: Record<string, number>;
   rps: number;
   retries: number | undefined;
   retriesSource: 'sidecar metrics' | 'app request counts' | 'unavailable';
@@ -44,6 +46,7 @@ export interface SummaryInput {
   instances: Array<{ instance: string; version: string }>;
   retries: number | undefined;
   retriesSource: DemoSummary['retriesSource'];
+  failures: Record<string, number>;
   faulty: { instance: string; faultAtMs?: number; healAtMs?: number; ejections: number; ejectedAtMs?: number; backAtMs?: number; servedAfterBack: number };
   shift: { configVersion?: string; pushedAtMs?: number; appliedAtMs?: number };
   /** Phase names: the one before the fault (even spread) and the one after the push was applied. */
@@ -80,6 +83,7 @@ export function summarize(i: SummaryInput): DemoSummary {
     succeeded: i.total.succeeded,
     failed: i.total.requests - i.total.succeeded,
     successRate,
+    failures: i.failures,
     rps: i.elapsedMs > 0 ? Math.round((i.total.requests / i.elapsedMs) * 1000) : 0,
     retries: i.retries,
     retriesSource: i.retriesSource,

@@ -14,7 +14,8 @@ export interface TrafficOptions {
   /** Per-request deadline; a request without an answer by then counts as failed. */
   timeoutMs: number;
   signal: AbortSignal;
-  onResult: (ok: boolean, instance: string | undefined, status: number) => void;
+  /** `failure` names why a request failed: "502 USERS_FAILED/UPSTREAM_TIMEOUT", "client timeout", … */
+  onResult: (ok: boolean, instance: string | undefined, failure: string | undefined) => void;
 }
 
 export class TrafficDriver {
@@ -34,27 +35,33 @@ export class TrafficDriver {
 
   /** Sends until the signal aborts or maxRequests is reached; resolves once every request has settled. */
   async run(): Promise<void> {
-    const start = performance.now();
+    let start = performance.now();
     const interval = 1000 / this.#o.rps;
     const worker = async () => {
       while (!this.#o.signal.aborted && this.#next < this.#o.maxRequests) {
         const k = this.#next++;
-        const wait = start + k * interval - performance.now();
+        let wait = start + k * interval - performance.now();
+        // More than a second behind (a stalled machine): drop the missed slots instead of bursting.
+        if (wait < -1000) {
+          start -= wait;
+          wait = 0;
+        }
         if (wait > 1) await pause(wait, this.#o.signal);
         if (this.#o.signal.aborted) {
           this.#next--;
           break;
         }
         const r = await this.#getOrder(k);
-        this.#o.onResult(r.ok, r.instance, r.status);
+        this.#o.onResult(r.ok, r.instance, r.failure);
       }
     };
     await Promise.all(Array.from({ length: this.#o.concurrency }, worker));
     this.#agent.destroy();
   }
 
-  #getOrder(k: number): Promise<{ ok: boolean; instance: string | undefined; status: number }> {
+  #getOrder(k: number): Promise<{ ok: boolean; instance: string | undefined; failure: string | undefined }> {
     return new Promise((resolve) => {
+      let failure = 'connection error';
       const req = http.request(
         { host: this.#o.target.host, port: this.#o.target.port, path: `/orders/${(k % 1000) + 1}`, headers: { host: 'orders' }, agent: this.#agent, timeout: this.#o.timeoutMs },
         (res) => {
@@ -62,19 +69,25 @@ export class TrafficDriver {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const status = res.statusCode ?? 0;
-            let instance: string | undefined;
+            let body: { user?: { servedBy?: { instance?: string } }; error?: { code?: string; details?: { meshletError?: string } } } = {};
             try {
-              instance = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { user?: { servedBy?: { instance?: string } } }).user?.servedBy?.instance;
+              body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
             } catch {
-              /* an error page */
+              /* not JSON */
             }
-            resolve({ ok: status === 200, instance, status });
+            if (status === 200) return resolve({ ok: true, instance: body.user?.servedBy?.instance, failure: undefined });
+            // The mesh's own error code when there is one (orders relays its sidecar's), else the app's.
+            const code = [res.headers['x-meshlet-error'], body.error?.code, body.error?.details?.meshletError].filter(Boolean).join('/');
+            resolve({ ok: false, instance: undefined, failure: `${status}${code ? ` ${code}` : ''}` });
           });
-          res.on('error', () => resolve({ ok: false, instance: undefined, status: res.statusCode ?? 0 }));
+          res.on('error', () => resolve({ ok: false, instance: undefined, failure: 'response aborted' }));
         },
       );
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', () => resolve({ ok: false, instance: undefined, status: 0 }));
+      req.on('timeout', () => {
+        failure = 'client timeout';
+        req.destroy(new Error('timeout'));
+      });
+      req.on('error', () => resolve({ ok: false, instance: undefined, failure }));
       req.end();
     });
   }
