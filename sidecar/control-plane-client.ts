@@ -178,7 +178,7 @@ export class ControlPlaneClient {
         if (!this.#deregistered) await this.#register(url);
         await this.#watch(url);
       } catch (e) {
-        if (!this.#stopped) this.#o.log.warn({ url, err: (e as Error).message }, 'control plane unreachable');
+        if (!this.#stopped) this.#o.log.warn({ url, err: errorText(e) }, 'control plane unreachable');
       }
       this.#stopHeartbeat();
       if (this.#connected) this.#o.log.warn({ url }, 'control plane stream closed');
@@ -362,6 +362,13 @@ export class ControlPlaneClient {
     const res = await fetch(new URL(p, base), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
     return { status: res.status, body: await res.text() };
   }
+}
+
+/** fetch says only "fetch failed"; the cause has the useful part (ECONNREFUSED…). */
+function errorText(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  const detail = cause?.code ?? cause?.message;
+  return detail ? `${(e as Error).message} (${detail})` : (e as Error).message;
 }
 
 function describeError(body: string): string {
