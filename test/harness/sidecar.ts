@@ -64,7 +64,7 @@ export async function startSidecar(opts: StartSidecarOptions): Promise<SidecarHa
     { env: opts.env },
   );
   const addressOf = async (listener: string): Promise<string> =>
-    String((await proc.waitForLog((l) => l.msg === 'listening' && l.listener === listener, 30_000)).address);
+    String((await proc.waitForLog((l) => l.msg === 'listening' && l.listener === listener, 45_000)).address);
 
   const outbound = await addressOf('outbound');
   const admin = await addressOf('admin');
