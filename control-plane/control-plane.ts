@@ -7,6 +7,7 @@ import type { Clock } from '../core/clock.js';
 import { formatHostPort } from '../core/address.js';
 import type { Logger } from '../core/log.js';
 import type { EndpointRecord, Snapshot } from '../core/snapshot.js';
+import { createControlPlaneMetrics, type ControlPlaneMetrics } from '../core/telemetry/metrics.js';
 import { ControlPlaneApi } from './api.js';
 import { generate } from './generate.js';
 import { SnapshotPusher } from './push.js';
@@ -35,12 +36,15 @@ export class ControlPlane {
   #server: Server | undefined;
   #discovered = new Map<string, readonly EndpointRecord[]>();
   #unsubscribe: (() => void) | undefined;
+  #telemetry: ControlPlaneMetrics;
 
   constructor(opts: ControlPlaneOptions) {
     this.store = opts.store;
     this.#log = opts.log;
     this.metrics = opts.metrics ?? new Registry();
+    this.#telemetry = createControlPlaneMetrics(this.metrics, { clock: opts.clock });
     this.pusher = new SnapshotPusher({
+      observer: this.#telemetry,
       generate: () => this.#generate(),
       coalesceMs: opts.coalesceMs,
       keepAliveMs: opts.keepAliveMs,
@@ -57,6 +61,7 @@ export class ControlPlane {
       metrics: this.metrics,
       maxBodyBytes: opts.maxBodyBytes,
     });
+    this.#telemetry.trackSyncStates(this.pusher);
   }
 
   /** Discovery providers deliver each service's complete current set here (stale-marked on errors). */
@@ -72,9 +77,19 @@ export class ControlPlane {
     return config ? generate({ config, instances, discovered: this.#discovered }) : undefined;
   }
 
+  async #countVersion(version: number): Promise<void> {
+    const v = await this.store.get(version).catch(() => undefined);
+    this.#telemetry.configVersion(version, v?.rollbackOf !== undefined ? 'rollback' : 'apply');
+  }
+
   /** Generates the first snapshot, then serves the API on host:port (port 0 = any free one). */
   async listen(host: string, port: number): Promise<AddressInfo> {
-    this.#unsubscribe = this.store.subscribe(() => this.pusher.invalidate());
+    this.#unsubscribe = this.store.subscribe((e) => {
+      this.pusher.invalidate();
+      if (e.kind === 'config') void this.#countVersion(e.version);
+    });
+    const cur = await this.store.current();
+    if (cur) this.#telemetry.configVersion(cur.version, 'load');
     await this.pusher.refresh();
     const server = createServer({ keepAliveTimeout: 65_000 }, this.api.handle);
     this.#server = server;

@@ -35,6 +35,14 @@ export interface Ack {
   reason?: string;
 }
 
+/** Telemetry hooks (core/telemetry ControlPlaneMetrics implements them). */
+export interface PushObserver {
+  pushSent(sidecar: string): void;
+  pushAcked(sidecar: string): void;
+  pushRefused(sidecar: string): void;
+  sidecarGone(sidecar: string): void;
+}
+
 export interface SnapshotPusherOptions {
   /** Produces the snapshot every sidecar should run (undefined while there is no config). */
   generate: () => Promise<Snapshot | undefined>;
@@ -47,6 +55,9 @@ export interface SnapshotPusherOptions {
   log?: Logger;
   /** Called after each generated snapshot is sent (telemetry hook). */
   onPushed?: (snapshot: Snapshot, streams: number) => void;
+  observer?: PushObserver;
+  /** A stream with more than this many bytes unsent is cut (the client reconnects and gets the latest); default 8 MiB. */
+  maxBufferedBytes?: number;
 }
 
 interface Session {
@@ -153,9 +164,16 @@ export class SnapshotPusher {
   #send(s: Session): boolean {
     const cur = this.#current;
     if (!s.stream || !cur || !this.#frame || s.received === cur.hash) return false;
+    if (s.stream.writableLength > (this.#opts.maxBufferedBytes ?? 8 * 1024 * 1024)) {
+      // A watcher that does not read would make us hold every snapshot for it; it resumes on reconnect.
+      this.#log.warn({ sidecar: s.id, buffered: s.stream.writableLength }, 'watch stream not reading; closing it');
+      s.stream.destroy();
+      return false;
+    }
     s.stream.write(this.#frame);
     s.received = cur.hash;
     s.sent = { hash: cur.hash, version: cur.version, at: this.#wall().toISOString() };
+    this.#opts.observer?.pushSent(s.id);
     return true;
   }
 
@@ -182,6 +200,7 @@ export class SnapshotPusher {
     const onClose = (): void => {
       if (s.stream !== res) return;
       s.stream = undefined;
+      this.#opts.observer?.sidecarGone(id);
       s.lastSeen = this.#wall().toISOString();
       // A watcher that never registered leaves no trace once it is gone.
       if (!this.#registered.has(id)) this.#sessions.delete(id);
@@ -197,8 +216,10 @@ export class SnapshotPusher {
     if (a.ok) {
       s.applied = ref;
       if (s.lastRefusal?.hash === a.hash) s.lastRefusal = undefined;
+      this.#opts.observer?.pushAcked(id);
     } else {
       s.lastRefusal = { ...ref, reason: a.reason ?? '(no reason given)' };
+      this.#opts.observer?.pushRefused(id);
     }
     return this.#state(s);
   }
