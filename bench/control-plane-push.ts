@@ -76,19 +76,27 @@ async function watchers(base: string, count: number): Promise<void> {
 interface Proc {
   child: ChildProcess;
   logs: Array<Record<string, unknown>>;
+  /** Called for each new log line (event-driven waits: polling would steal CPU from what is measured). */
+  onLog?: (l: Record<string, unknown>) => void;
 }
 
 function spawnLogged(args: string[]): Proc {
   const child = spawn(process.execPath, [MESHLET, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
+  const proc: Proc = { child, logs };
   let partial = '';
   child.stdout!.on('data', (c: Buffer) => {
     const parts = (partial + c.toString()).split('\n');
     partial = parts.pop() ?? '';
-    for (const l of parts) if (l.startsWith('{')) logs.push(JSON.parse(l) as Record<string, unknown>);
+    for (const l of parts) {
+      if (!l.startsWith('{')) continue;
+      const line = JSON.parse(l) as Record<string, unknown>;
+      logs.push(line);
+      proc.onLog?.(line);
+    }
   });
   child.stderr!.on('data', (c: Buffer) => process.stderr.write(c));
-  return { child, logs };
+  return proc;
 }
 
 function configYaml(services: number, round: number): string {
@@ -145,10 +153,18 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       const v = await put(base, configYaml(services, round++));
       putMs.push(Date.now() - t0);
-      const lines = await waitFor(() => {
-        const got = sidecars.map((s) => appliedVersion(s, v));
-        return got.every(Boolean) ? (got as Array<Record<string, unknown>>) : undefined;
-      }, { timeoutMs: 30_000, intervalMs: 5 });
+      const lines = await Promise.all(
+        sidecars.map(
+          (s) =>
+            new Promise<Record<string, unknown>>((resolve) => {
+              const seen = appliedVersion(s, v);
+              if (seen) return resolve(seen);
+              s.onLog = (l) => {
+                if (l.msg === 'snapshot applied' && l.version === String(v)) resolve(l);
+              };
+            }),
+        ),
+      );
       // Log times are ms-resolution wall clock from each sidecar.
       const lat = lines.map((l) => Date.parse(String(l.time)) - t0);
       all.push(...lat);
@@ -165,8 +181,20 @@ async function main(): Promise<void> {
     await waitFor(async () => ((await (await fetch(`${base}/v1/health`)).json()) as { watchers: number }).watchers === 0, { timeoutMs: 30_000 });
     const rssBefore = rssKiB(cp.child.pid!);
     const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--role', 'watchers', '--url', base, '--watchers', String(nWatchers)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: ROOT });
-    const messages: Array<{ kind: string; version?: string; times?: number[]; connected?: number }> = [];
-    child.on('message', (m) => messages.push(m as (typeof messages)[number]));
+    type Message = { kind: string; version?: string; times?: number[]; connected?: number };
+    const messages: Message[] = [];
+    const waiters = new Map<string, (m: Message) => void>();
+    child.on('message', (raw) => {
+      const m = raw as Message;
+      messages.push(m);
+      if (m.version !== undefined) waiters.get(m.version)?.(m);
+    });
+    const roundDone = (version: string): Promise<Message> =>
+      new Promise((resolve) => {
+        const seen = messages.find((x) => x.kind === 'round' && x.version === version);
+        if (seen) resolve(seen);
+        else waiters.set(version, resolve);
+      });
     await waitFor(() => messages.find((m) => m.kind === 'connected'), { timeoutMs: 120_000, what: 'watchers connected' });
     // Every watcher got the current snapshot on connect; one warm-up push, not counted.
     const warm = await put(base, configYaml(services, round++));
@@ -180,7 +208,7 @@ async function main(): Promise<void> {
       const v = await put(base, configYaml(services, round++));
       const acked = now();
       putMs.push(acked - t0);
-      const m = await waitFor(() => messages.find((x) => x.kind === 'round' && x.version === String(v)), { timeoutMs: 30_000, intervalMs: 1 });
+      const m = await roundDone(String(v));
       const lat = m.times!.map((t) => t - t0);
       all.push(...lat);
       slowest.push(Math.max(...lat));
