@@ -40,24 +40,24 @@ it('maps passing instances with tags, meta and weights, and follows changes thro
   const first = await waitFor(async () => {
     const e = await consulEndpoints(cp.url);
     return e.length === 2 ? e : undefined;
-  }, { timeoutMs: 10_000, what: 'two passing consul endpoints' });
+  }, { timeoutMs: 30_000, what: 'two passing consul endpoints' });
   expect(first.map(({ address, weight, labels, health }) => ({ address, weight, labels, health }))).toEqual([
     { address: '127.0.0.1:9101', weight: 1, labels: { version: 'v1' }, health: 'up' },
     { address: '127.0.0.2:9102', weight: 3, labels: { version: 'v2', 'tag.canary': 'true' }, health: 'up' },
   ]);
 
   // The provider parks a blocking query on the index it last saw.
-  await waitFor(() => consul.blockedQueries >= 1, { timeoutMs: 5_000, what: 'a parked blocking query' });
+  await waitFor(() => consul.blockedQueries >= 1, { timeoutMs: 20_000, what: 'a parked blocking query' });
   const parkedAt = consul.index;
   const before = consul.requests.length;
   consul.setInstances('users', [
     { id: 'users-1', port: 9101, meta: { version: 'v1' } },
     { id: 'users-4', port: 9104 },
   ]);
-  await waitFor(async () => (await consulEndpoints(cp.url)).map((e) => e.address).join() === '127.0.0.1:9101,127.0.0.1:9104', { timeoutMs: 5_000, what: 'the changed set' });
+  await waitFor(async () => (await consulEndpoints(cp.url)).map((e) => e.address).join() === '127.0.0.1:9101,127.0.0.1:9104', { timeoutMs: 20_000, what: 'the changed set' });
   const health = consul.requests.filter((r) => r.path === '/v1/health/service/users');
   expect(health.at(-1)!.query).toMatchObject({ passing: 'true', wait: '20000ms' });
   expect(health.some((r) => r.query.index === String(parkedAt))).toBe(true);
   // Watched, not polled: one answer for the change and one new parked query, give or take a retry.
   expect(consul.requests.length - before).toBeLessThanOrEqual(3);
-});
+}, 180_000);

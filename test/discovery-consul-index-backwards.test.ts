@@ -34,18 +34,18 @@ it('resets a blocking query to index 0 when the index goes backwards, and follow
   const config = path.join(dir, 'mesh.yaml');
   await writeFile(config, `services:\n  users:\n    discovery:\n      consul: { address: "${consul.address}", wait: 1s }\n`);
   const cp = await startControlPlane({ dataDir: path.join(dir, 'cp'), config });
-  await waitFor(async () => (await consulAddresses(cp.url)) === '127.0.0.1:9101', { timeoutMs: 10_000, what: 'users-1' });
-  await waitFor(() => consul.requests.some((r) => r.query.index === '500'), { timeoutMs: 5_000, what: 'a query parked on index 500' });
+  await waitFor(async () => (await consulAddresses(cp.url)) === '127.0.0.1:9101', { timeoutMs: 30_000, what: 'users-1' });
+  await waitFor(() => consul.requests.some((r) => r.query.index === '500'), { timeoutMs: 20_000, what: 'a query parked on index 500' });
 
   consul.setIndex(10); // restored from an older snapshot
   consul.setInstances('users', [{ id: 'users-2', port: 9102 }]); // index 11: still below 500
-  await waitFor(async () => (await consulAddresses(cp.url)) === '127.0.0.1:9102', { timeoutMs: 10_000, what: 'users-2 after the reset' });
+  await waitFor(async () => (await consulAddresses(cp.url)) === '127.0.0.1:9102', { timeoutMs: 30_000, what: 'users-2 after the reset' });
   await cp.proc.waitForLog((l) => l.msg === 'Consul index went backwards; resetting the blocking query' && l.index === 500 && l.newIndex === 11);
   const health = consul.requests.filter((r) => r.path === '/v1/health/service/users');
   const reset = health.findIndex((r, i) => i > 0 && r.query.index === '0');
   expect(reset).toBeGreaterThan(0);
   // After the reset it blocks on the new, lower index, and keeps following changes.
-  await waitFor(() => consul.requests.some((r) => r.query.index === '11'), { timeoutMs: 5_000, what: 'a query parked on index 11' });
+  await waitFor(() => consul.requests.some((r) => r.query.index === '11'), { timeoutMs: 20_000, what: 'a query parked on index 11' });
   consul.setInstances('users', [{ id: 'users-2', port: 9102 }, { id: 'users-3', port: 9103 }]);
-  await waitFor(async () => (await consulAddresses(cp.url)) === '127.0.0.1:9102,127.0.0.1:9103', { timeoutMs: 5_000, what: 'users-2 and users-3' });
-});
+  await waitFor(async () => (await consulAddresses(cp.url)) === '127.0.0.1:9102,127.0.0.1:9103', { timeoutMs: 20_000, what: 'users-2 and users-3' });
+}, 180_000);

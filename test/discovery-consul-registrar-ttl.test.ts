@@ -47,16 +47,16 @@ it('keeps a live registrant passing, and drops a killed one from the passing set
   await writeFile(config, `services:\n  users:\n    discovery:\n      consul: { address: "${consul.address}", wait: 5s }\n`);
   const cp = await startControlPlane({ dataDir: path.join(dir, 'cp'), config });
   const proc = registrant();
-  await proc.waitForLog((l) => l.msg === 'registered');
-  await waitFor(async () => (await consulAddresses(cp.url)) === '127.0.0.1:9101,127.0.0.1:9109', { timeoutMs: 10_000, what: 'the registered instance discovered' });
+  await proc.waitForLog((l) => l.msg === 'registered', 40_000);
+  await waitFor(async () => (await consulAddresses(cp.url)) === '127.0.0.1:9101,127.0.0.1:9109', { timeoutMs: 30_000, what: 'the registered instance discovered' });
 
   // Alive for longer than its TTL: the check is kept passing by heartbeats.
   const passes = () => consul.requests.filter((r) => r.method === 'PUT' && r.path === '/v1/agent/check/pass/service:users-9').length;
-  await waitFor(() => passes() >= 4, { timeoutMs: 10_000, what: 'four TTL check passes (> 2 s TTL)' });
+  await waitFor(() => passes() >= 4, { timeoutMs: 30_000, what: 'four TTL check passes (> 2 s TTL)' });
   expect(consul.statusOf('users', 'users-9')).toBe('passing');
 
   await proc.stop('SIGKILL');
-  await waitFor(() => consul.statusOf('users', 'users-9') === 'critical', { timeoutMs: 10_000, what: 'the check to go critical' });
-  await waitFor(async () => (await consulAddresses(cp.url)) === '127.0.0.1:9101', { timeoutMs: 10_000, what: 'the dead instance gone from discovery' });
-  await waitFor(() => consul.statusOf('users', 'users-9') === undefined, { timeoutMs: 10_000, what: 'Consul to deregister the critical instance' });
-});
+  await waitFor(() => consul.statusOf('users', 'users-9') === 'critical', { timeoutMs: 30_000, what: 'the check to go critical' });
+  await waitFor(async () => (await consulAddresses(cp.url)) === '127.0.0.1:9101', { timeoutMs: 30_000, what: 'the dead instance gone from discovery' });
+  await waitFor(() => consul.statusOf('users', 'users-9') === undefined, { timeoutMs: 30_000, what: 'Consul to deregister the critical instance' });
+}, 180_000);

@@ -38,9 +38,9 @@ const none: DnsRecords = { hosts: full.hosts };
 it('keeps the last good set through a brief empty answer, and empties only once the answer stays empty', async () => {
   dns = await startDnsmasq({ ttl: 1, records: full });
   const config = path.join(dir, 'mesh.yaml');
-  await writeFile(config, `services:\n  users:\n    discovery:\n      dns: { srv: _http._tcp.users.mesh.test, servers: ["${dns.server}"], refresh: 30s }\n      emptyGrace: 10s\n`);
+  await writeFile(config, `services:\n  users:\n    discovery:\n      dns: { srv: _http._tcp.users.mesh.test, servers: ["${dns.server}"], refresh: 30s }\n      emptyGrace: 20s\n`);
   const cp = await startControlPlane({ dataDir: path.join(dir, 'cp'), config });
-  await waitFor(async () => (await dnsEndpoints(cp.url)).filter((e) => e.health === 'up').length === 2, { timeoutMs: 10_000, what: 'two endpoints' });
+  await waitFor(async () => (await dnsEndpoints(cp.url)).filter((e) => e.health === 'up').length === 2, { timeoutMs: 30_000, what: 'two endpoints' });
 
   // A brief empty answer: held (stale), then the records return before the grace ends.
   const seen: Endpoint[][] = [];
@@ -49,18 +49,18 @@ it('keeps the last good set through a brief empty answer, and empties only once 
     const e = await dnsEndpoints(cp.url);
     seen.push(e);
     return e.length === 2 && e.every((x) => x.health === 'stale');
-  }, { timeoutMs: 5_000, what: 'the empty answer held as stale' });
+  }, { timeoutMs: 20_000, what: 'the empty answer held as stale' });
   await dns.setRecords(full);
   await waitFor(async () => {
     const e = await dnsEndpoints(cp.url);
     seen.push(e);
     return e.length === 2 && e.every((x) => x.health === 'up');
-  }, { timeoutMs: 5_000, what: 'fresh again' });
+  }, { timeoutMs: 20_000, what: 'fresh again' });
   expect(seen.every((e) => e.length === 2)).toBe(true);
 
   // An empty answer that persists past the grace is believed.
   await dns.setRecords(none);
-  await waitFor(async () => (await dnsEndpoints(cp.url)).every((e) => e.health === 'stale'), { timeoutMs: 5_000, what: 'held as stale' });
-  await waitFor(async () => (await dnsEndpoints(cp.url)).length === 0, { timeoutMs: 25_000, what: 'the set emptied after the grace' });
+  await waitFor(async () => (await dnsEndpoints(cp.url)).every((e) => e.health === 'stale'), { timeoutMs: 20_000, what: 'held as stale' });
+  await waitFor(async () => (await dnsEndpoints(cp.url)).length === 0, { timeoutMs: 60_000, what: 'the set emptied after the grace' });
   await cp.proc.waitForLog((l) => l.msg === 'empty discovery answer persisted; the service has no discovered endpoints');
-});
+}, 180_000);

@@ -46,8 +46,8 @@ it('keeps serving discovery when the etcd leader is killed: leases survive, new 
   await writeFile(config, `services:\n  users:\n    discovery:\n      etcd: { endpoints: ${JSON.stringify(etcd.clientUrls)} }\n`);
   const cp = await startControlPlane({ dataDir: path.join(dir, 'cp'), config });
   const regs = [registrant('users-1', '127.0.0.1:9101'), registrant('users-2', '127.0.0.1:9102')];
-  await Promise.all(regs.map((p) => p.waitForLog((l) => l.msg === 'registered')));
-  await waitFor(async () => (await fresh(cp.url)) === '127.0.0.1:9101,127.0.0.1:9102', { timeoutMs: 10_000, what: 'two instances' });
+  await Promise.all(regs.map((p) => p.waitForLog((l) => l.msg === 'registered', 40_000)));
+  await waitFor(async () => (await fresh(cp.url)) === '127.0.0.1:9101,127.0.0.1:9102', { timeoutMs: 30_000, what: 'two instances' });
 
   const leader = await etcd.leader();
   await etcd.kill(leader);
@@ -55,13 +55,13 @@ it('keeps serving discovery when the etcd leader is killed: leases survive, new 
   await etcd.leader(); // the survivors elect a new one
 
   const late = registrant('users-3', '127.0.0.1:9103');
-  await late.waitForLog((l) => l.msg === 'registered', 20_000);
+  await late.waitForLog((l) => l.msg === 'registered', 40_000);
   const seen: string[] = [];
   await waitFor(async () => {
     const e = await etcdEndpoints(cp.url);
     seen.push(e.map((x) => x.address).join());
     return e.length === 3 && e.every((x) => x.health === 'up');
-  }, { timeoutMs: 15_000, what: 'three fresh instances after the leader died' });
+  }, { timeoutMs: 30_000, what: 'three fresh instances after the leader died' });
   // users-1 and users-2 were never dropped: their leases were kept alive through the survivors.
   expect(seen.every((s) => s.includes('127.0.0.1:9101') && s.includes('127.0.0.1:9102'))).toBe(true);
 
@@ -71,6 +71,6 @@ it('keeps serving discovery when the etcd leader is killed: leases survive, new 
   await waitFor(async () => {
     later.add(await fresh(cp.url));
     return Date.now() > until;
-  }, { timeoutMs: 10_000, intervalMs: 250, what: '5 s of observations' });
+  }, { timeoutMs: 30_000, intervalMs: 250, what: '5 s of observations' });
   expect([...later]).toEqual(['127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103']);
-});
+}, 180_000);

@@ -53,7 +53,7 @@ it('loses nothing when a replica and the etcd leader die while config changes an
 
   await apply(0);
   const sidecar = await startSidecar({ controlPlane: `${a.url},${b.url}`, service: 'web', dataDir: path.join(dir, 'web') });
-  await waitFor(async () => (await callThrough(sidecar, 'users')).body === 'blue', { timeoutMs: 15_000, what: 'traffic on blue' });
+  await waitFor(async () => (await callThrough(sidecar, 'users')).body === 'blue', { timeoutMs: 30_000, what: 'traffic on blue' });
 
   // Steady traffic, bounded in count and time.
   const traffic = { ok: 0, failed: [] as string[], stop: false };
@@ -80,8 +80,8 @@ it('loses nothing when a replica and the etcd leader die while config changes an
 
   // The sidecar (failed over to B) converges on the last version and routes by it.
   const last = acked.at(-1)!;
-  await waitFor(async () => (await sidecarConfig(sidecar))?.version === String(last.version), { timeoutMs: 20_000, what: `sidecar on version ${last.version}` });
-  await waitFor(async () => (await callThrough(sidecar, 'users')).body === color(CHANGES), { timeoutMs: 10_000, what: 'traffic on the last color' });
+  await waitFor(async () => (await sidecarConfig(sidecar))?.version === String(last.version), { timeoutMs: 40_000, what: `sidecar on version ${last.version}` });
+  await waitFor(async () => (await callThrough(sidecar, 'users')).body === color(CHANGES), { timeoutMs: 30_000, what: 'traffic on the last color' });
   traffic.stop = true;
   await trafficDone;
 
@@ -99,4 +99,4 @@ it('loses nothing when a replica and the etcd leader die while config changes an
 
   expect(traffic.failed).toEqual([]);
   expect(traffic.ok).toBeGreaterThan(100);
-});
+}, 180_000);

@@ -38,11 +38,11 @@ it('a write through replica A reaches a sidecar on replica B; B\'s registrations
   expect((await ctl(['apply', '-f', v1], { MESHLET_CONTROL_PLANE: a.url })).code).toBe(0);
 
   const sidecar = await startSidecar({ controlPlane: b.url, service: 'web', app: self.address, id: 'web-1', dataDir: path.join(dir, 'web') });
-  await waitFor(async () => (await callThrough(sidecar, 'users')).body === 'blue', { timeoutMs: 15_000, what: 'blue through the sidecar on B' });
+  await waitFor(async () => (await callThrough(sidecar, 'users')).body === 'blue', { timeoutMs: 30_000, what: 'blue through the sidecar on B' });
 
   const applied = await ctl(['apply', '-f', v2, '--note', 'to green via A'], { MESHLET_CONTROL_PLANE: a.url });
   expect(applied.code).toBe(0);
-  await waitFor(async () => (await callThrough(sidecar, 'users')).body === 'green', { timeoutMs: 15_000, what: 'green through the sidecar on B' });
+  await waitFor(async () => (await callThrough(sidecar, 'users')).body === 'green', { timeoutMs: 30_000, what: 'green through the sidecar on B' });
 
   // Both replicas tell the same history…
   const [ha, hb] = await Promise.all([a, b].map((cp) => api<{ versions: Array<{ version: number; note: string }> }>(cp.url, '/v1/config/history')));
@@ -52,5 +52,5 @@ it('a write through replica A reaches a sidecar on replica B; B\'s registrations
   await waitFor(async () => {
     const s = await api<{ services: Array<{ name: string; endpoints: Array<{ source: string; sidecar?: string }> }> }>(a.url, '/v1/services');
     return s.body.services.find((x) => x.name === 'web')?.endpoints.some((e) => e.source === 'registered' && e.sidecar === 'web-1');
-  }, { timeoutMs: 10_000, what: 'web-1 registered through B listed on A' });
-});
+  }, { timeoutMs: 30_000, what: 'web-1 registered through B listed on A' });
+}, 180_000);

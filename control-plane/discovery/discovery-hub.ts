@@ -3,9 +3,11 @@
 // the merged endpoint set per service (what generate() takes); status() says per service and
 // source how discovery is doing; onChange fires with the services whose set (or staleness) really
 // changed — a service whose discovery was removed is reported once with no endpoints.
+import type { Etcd3 } from 'etcd3';
 import type { MeshConfigInput } from '../../core/config/schema.js';
 import type { Logger } from '../../core/log.js';
 import { canonicalJson, type EndpointRecord } from '../../core/snapshot.js';
+import { createEtcdClient } from './etcd.js';
 import { createProvider, type DiscoveryProvider, type DiscoverySpec, type DiscoveryUpdate, type ProviderOptions } from './provider.js';
 
 export interface DiscoverySourceStatus {
@@ -36,8 +38,20 @@ export class DiscoveryHub {
   #updates: Promise<void> = Promise.resolve();
   #log: Logger;
 
+  #etcdClients = new Map<string, Etcd3>();
+
   constructor(o: DiscoveryHubOptions) {
-    this.#o = o;
+    this.#o = {
+      ...o,
+      etcdClient:
+        o.etcdClient ??
+        ((endpoints) => {
+          const key = [...endpoints].sort().join(',');
+          let c = this.#etcdClients.get(key);
+          if (!c) this.#etcdClients.set(key, (c = createEtcdClient(endpoints)));
+          return c;
+        }),
+    };
     this.#log = o.log;
   }
 
@@ -128,6 +142,8 @@ export class DiscoveryHub {
     this.#current.clear();
     this.#currentKey.clear();
     await Promise.all(all);
+    for (const c of this.#etcdClients.values()) c.close();
+    this.#etcdClients.clear();
   }
 
   /** Merges a service's providers' sets (first provider wins on a duplicate address). True if it changed. */

@@ -1,6 +1,7 @@
 // A discovery provider watches one registry for one service and pushes the COMPLETE endpoint set on
 // every change (go-kit's Instancer). Errors and suspicious empty answers keep the last good set,
 // marked stale (see last-good-set.ts). createProvider builds one provider per kind configured.
+import type { Etcd3 } from 'etcd3';
 import { systemClock, type Clock } from '../../core/clock.js';
 import type { ServiceConfig } from '../../core/config/normalize.js';
 import { parseDuration } from '../../core/duration.js';
@@ -34,6 +35,8 @@ export interface ProviderOptions {
   clock?: Clock;
   /** etcd client URLs to use when the spec names none (the control plane's own, with --store etcd). */
   etcdEndpoints?: string[];
+  /** Shared etcd clients by endpoint list (the hub passes one, so services share connections); else one per provider. */
+  etcdClient?: (endpoints: readonly string[]) => Etcd3;
 }
 
 /** Default of discovery.emptyGrace. */
@@ -46,6 +49,10 @@ export function createProvider(service: string, spec: DiscoverySpec, opts: Provi
   const out: DiscoveryProvider[] = [];
   if (spec.dns) out.push(new DnsProvider(service, spec.dns, common));
   if (spec.consul) out.push(new ConsulProvider(service, spec.consul, common));
-  if (spec.etcd) out.push(new EtcdProvider(service, spec.etcd, { ...common, endpoints: spec.etcd.endpoints ?? opts.etcdEndpoints ?? [] }));
+  if (spec.etcd) {
+    const endpoints = spec.etcd.endpoints ?? opts.etcdEndpoints ?? [];
+    const client = endpoints.length > 0 ? opts.etcdClient?.(endpoints) : undefined;
+    out.push(new EtcdProvider(service, spec.etcd, { ...common, endpoints, ...(client ? { client } : {}) }));
+  }
   return out;
 }
