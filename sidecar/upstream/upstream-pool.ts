@@ -1,7 +1,7 @@
 // The only module that imports undici: a keep-alive connection pool per endpoint, streaming both
 // ways, and the mapping of transport errors to meshlet's stable codes.
 import type { Duplex } from 'node:stream';
-import { Agent, Pool, type Dispatcher } from 'undici';
+import { Agent, Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { isMeshError, meshError, type MeshError } from '../../core/errors.js';
 import type { Headers, MeshRequest, MeshResponse } from '../../core/handler.js';
 
@@ -117,6 +117,8 @@ export function upstreamError(err: unknown, address: string, signal?: AbortSigna
   const code = (err as { code?: string }).code ?? '';
   if (CONNECT_CODES.has(code)) return meshError('UPSTREAM_CONNECT_FAILURE', `could not connect to ${address} (${code})`, { endpoint: address }, err);
   if (RESET_CODES.has(code)) return meshError('UPSTREAM_RESET', `${address} closed the connection before a complete response (${code})`, { endpoint: address }, err);
+  // undici 7's HTTPParserError carries no code (its code table maps names to numbers), so check the class.
+  if (err instanceof undiciErrors.HTTPParserError) return meshError('UPSTREAM_PROTOCOL_ERROR', `${address} sent an invalid response (${(err as Error).message})`, { endpoint: address }, err);
   if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')
     return meshError('UPSTREAM_PROTOCOL_ERROR', `${address} sent an invalid response (${code})`, { endpoint: address }, err);
   if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return meshError('BAD_REQUEST', 'the request body does not match its Content-Length', { endpoint: address }, err);
