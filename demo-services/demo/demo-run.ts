@@ -53,7 +53,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     dataDir,
     meshConfigFile,
     usersVersions: VERSIONS,
-    startTimeoutMs: 20_000,
+    // Nine Node processes start at once; on a busy 2-core machine that can take a while.
+    startTimeoutMs: 60_000,
     progress: (l) => display.note(`  ${l}`),
   }).catch(async (e: unknown) => {
     if (ownDir) await rm(dataDir, { recursive: true, force: true });
