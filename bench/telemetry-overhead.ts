@@ -135,6 +135,48 @@ async function runLoad(url: string, connections: number, seconds: number): Promi
   });
 }
 
+/**
+ * In-process CPU cost of the observer alone per request (ns), the same calls the data path makes, with
+ * the event loop given a turn every 500 requests so exports and access log writes really happen.
+ */
+async function runMicro(dir: string, endpoint: string): Promise<void> {
+  const { createSidecarObserver } = await import('../core/telemetry/sidecar-observer.js');
+  const { Registry } = await import('../core/telemetry/metrics.js');
+  const { Tracing } = await import('../core/telemetry/tracing.js');
+  const { AccessLog } = await import('../core/telemetry/access-log.js');
+  const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
+  const N = 200_000;
+  const make = (v: Variant) =>
+    createSidecarObserver({
+      registry: new Registry(),
+      service: 'client',
+      tracing: v === 'metrics+tracing' || v === 'full' ? new Tracing({ serviceName: 'client', exporter: new OTLPTraceExporter({ url: `${endpoint}/v1/traces` }), sampleRatio: 0.01 }) : undefined,
+      accessLog: v === 'full' ? new AccessLog({ destination: path.join(dir, `micro-${v}.log`) }) : undefined,
+    });
+  const info = { service: HOST, route: 'default', backend: HOST, endpoint: '127.0.0.1:9', attempts: 1, retries: 0 };
+  const out: Record<string, number> = {};
+  for (const v of ['metrics', 'metrics+tracing', 'full'] as const) {
+    let best = Infinity;
+    for (let round = 0; round < 3; round++) {
+      const obs = make(v);
+      // CPU time, not wall time: on a busy machine a yielding loop waits for the scheduler.
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < N; i++) {
+        const t = obs.requestStarted({ direction: 'outbound', method: 'GET', authority: HOST, path: '/', headers: { host: HOST, 'user-agent': 'bench' }, startedAt: performance.now() });
+        const h: Record<string, string> = {};
+        t.attemptStarted(1, '127.0.0.1:9', h).end(200, undefined);
+        t.end({ status: 200, info, durationMs: 0.8, bytesIn: 0, bytesOut: 120 });
+        if (i % 500 === 499) await new Promise((r) => setImmediate(r));
+      }
+      await obs.close().catch(() => {});
+      const c = process.cpuUsage(c0);
+      best = Math.min(best, ((c.user + c.system) * 1000) / N);
+    }
+    out[v] = best;
+  }
+  say({ micro: out });
+}
+
 // ---- orchestration --------------------------------------------------------------------------
 
 interface Child {
@@ -209,6 +251,8 @@ async function main(): Promise<void> {
   const connections = Number(opt.connections);
   for (const [k, v] of Object.entries({ rounds, duration, warmup, connections })) if (!Number.isInteger(v) || v < (k === 'warmup' ? 0 : 1) || v > 600) throw new Error(`--${k}: expected a whole number from 1 to 600`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-bench-telemetry-'));
+  // Other work on the machine skews every figure; the load average says how much there was.
+  const loadAtStart = os.loadavg()[0]!.toFixed(1);
   const parties: Child[] = [];
   try {
     const upstream = child(['--role', 'upstream']);
@@ -254,6 +298,9 @@ async function main(): Promise<void> {
       }
     })();
     for (const v of VARIANTS) await stop(sidecars.get(v)!.c);
+    const m = child(['--role', 'micro', '--dir', dir, '--url', `http://${receiverAddr}`]);
+    const micro = (await waitLine(m, (o) => o.micro !== undefined, 600_000)).micro as Record<string, number>;
+    await m.exited;
     await stop(receiver);
     const spans = Number((receiver.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { spans?: number }) : {})).find((o) => o.spans !== undefined) ?? { spans: 0 }).spans);
 
@@ -267,11 +314,15 @@ async function main(): Promise<void> {
       return { variant: v, rps, rpsCost: 1 - rps / baseRps, p50Us: median(ss.map((s) => s.p50Us)), p99Us: median(ss.map((s) => s.p99Us)), cpuUsPerReq: cpu, cpuCost: cpu / baseCpu - 1, errors: ss.reduce((a, s) => a + s.errors, 0) };
     });
     const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
-    console.log(`\n${rounds} interleaved rounds × ${duration}s at ${connections} connections; medians. ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}`);
+    console.log(`\n${rounds} interleaved rounds × ${duration}s at ${connections} connections; medians. ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; load average at start ${loadAtStart}, at end ${os.loadavg()[0]!.toFixed(1)}`);
     console.log('| variant | req/s | throughput cost | p50 µs | p99 µs | sidecar CPU µs/req | CPU cost | errors |');
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) console.log(`| ${r.variant} | ${r.rps.toFixed(0)} | ${r.variant === 'bare' ? '—' : pct(-r.rpsCost)} | ${r.p50Us} | ${r.p99Us} | ${r.cpuUsPerReq.toFixed(1)} | ${r.variant === 'bare' ? '—' : pct(r.cpuCost)} | ${r.errors} |`);
     console.log(`\nspans received by the OTLP receiver: ${spans}; access log written by "full": ${(accessLogBytes / 1e6).toFixed(1)} MB`);
+    console.log(`\nObserver alone, in-process CPU time (best of 3 × 200k requests; tracing 1% exported, access log to a file):`);
+    console.log('| variant | ns/request | share of bare sidecar CPU/req |');
+    console.log('|---|---:|---:|');
+    for (const [v, ns] of Object.entries(micro)) console.log(`| ${v} | ${ns.toFixed(0)} | ${((ns / 1000 / baseCpu) * 100).toFixed(1)}% |`);
   } finally {
     for (const p of parties.reverse()) await stop(p);
     rmSync(dir, { recursive: true, force: true });
@@ -291,6 +342,9 @@ switch (opt.role) {
   case 'sidecar':
     if (!VARIANTS.includes(opt.variant as Variant) || !opt.upstream || !opt.dir) throw new Error('--role sidecar needs --variant, --upstream and --dir');
     await runSidecar(opt.variant as Variant, opt.upstream, opt.dir);
+    break;
+  case 'micro':
+    await runMicro(opt.dir!, opt.url!);
     break;
   case 'load':
     await runLoad(opt.url!, Number(opt.connections), Number(opt.duration));
