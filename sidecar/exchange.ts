@@ -1,11 +1,22 @@
 // Runs one request through a prebuilt handler and streams the answer back: the glue between a
 // node:http request and the Handler world, shared by the inbound and outbound listeners.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { meshError } from '../core/errors.js';
 import type { Handler, MeshRequest, RequestContext, RequestInfo } from '../core/handler.js';
 import type { Direction, SidecarObserver } from '../core/telemetry/observer.js';
 import { toMeshError, writeError } from './error-response.js';
 import { responseHeadersForClient } from './headers.js';
+
+/**
+ * Frees an upstream body that will not be relayed. undici's body emits 'error' (RequestAbortedError)
+ * when destroyed unread; with no listener that error would crash the process (seen with HEAD).
+ */
+function dropBody(body: Readable | null | undefined): void {
+  if (!body) return;
+  body.on('error', () => {});
+  body.destroy();
+}
 
 export function isBodyless(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
@@ -46,7 +57,7 @@ export function runExchange(
   handler(meshReq, ctx).then(
     (up) => {
       if (res.destroyed) {
-        up.body?.destroy();
+        dropBody(up.body);
         return;
       }
       const headers = responseHeadersForClient(up.headers);
@@ -54,13 +65,13 @@ export function runExchange(
       try {
         res.writeHead(up.status, headers);
       } catch (e) {
-        up.body?.destroy();
+        dropBody(up.body);
         writeError(res, meshError('UPSTREAM_PROTOCOL_ERROR', `upstream sent headers that cannot be relayed: ${(e as Error).message}`));
         return;
       }
       const body = up.body;
       if (!body || req.method === 'HEAD') {
-        body?.destroy();
+        dropBody(body);
         res.end();
         return;
       }
