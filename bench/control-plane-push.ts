@@ -115,6 +115,11 @@ async function put(base: string, body: string): Promise<number> {
   return ((await res.json()) as { version: number }).version;
 }
 
+/** utime+stime of a process in ms (/proc/PID/stat fields 14 and 15, in clock ticks of 10 ms). */
+const cpuMs = (pid: number): number => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
 const rssKiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 
 function pct(xs: number[], q: number): number {
@@ -136,6 +141,7 @@ async function main(): Promise<void> {
   await put(base, configYaml(services, round++));
   const snapshotBytes = (await (await fetch(`${base}/v1/config`)).text()).length;
   const out: string[] = [];
+  out.push(`load average at start: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (the machine is shared; wall-clock figures include waiting for a CPU)`);
   // The PUT itself: validate, two durable writes (version file + CURRENT, each fsync + rename + dir fsync).
   const putMs: number[] = [];
   out.push(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, node ${process.version}; ${services} services in the config (~${(snapshotBytes / 1024).toFixed(1)} KiB config JSON); ${rounds} PUTs per case`);
@@ -203,6 +209,7 @@ async function main(): Promise<void> {
     const all: number[] = [];
     const slowest: number[] = [];
     const fromAck: number[] = [];
+    const cpuBefore = cpuMs(cp.child.pid!);
     for (let r = 0; r < rounds; r++) {
       const t0 = now();
       const v = await put(base, configYaml(services, round++));
@@ -215,7 +222,9 @@ async function main(): Promise<void> {
       fromAck.push(...m.times!.map((t) => t - acked));
     }
     out.push(`${nWatchers} simulated SSE watchers (PUT sent → received): p50 ${f1(pct(all, 0.5))} ms, p99 ${f1(pct(all, 0.99))} ms; slowest watcher per PUT: p50 ${f1(pct(slowest, 0.5))} ms, max ${f1(Math.max(...slowest))} ms`);
+    const cpuPerPut = (cpuMs(cp.child.pid!) - cpuBefore) / rounds;
     out.push(`${nWatchers} simulated SSE watchers (PUT answered → received, i.e. generate + fan-out only): p50 ${f1(pct(fromAck, 0.5))} ms, p99 ${f1(pct(fromAck, 0.99))} ms`);
+    out.push(`control-plane CPU per PUT with ${nWatchers} watchers (validate, durable write, generate, hash, fan-out; /proc utime+stime, 10 ms ticks): ${f1(cpuPerPut)} ms`);
     out.push(`control-plane RSS: ${(rssBefore / 1024).toFixed(1)} MiB before, ${(rssAfter / 1024).toFixed(1)} MiB with ${nWatchers} watchers connected and one push done → ${((rssAfter - rssBefore) / nWatchers).toFixed(1)} KiB per watcher`);
     child.disconnect();
     child.kill('SIGTERM');
