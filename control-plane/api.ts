@@ -100,7 +100,13 @@ export class ControlPlaneApi {
       throw meshError('BAD_REQUEST', `${req.method} is not allowed on ${url.pathname} (allowed: ${byPath.map((x) => x.method).join(', ')})`, { method: req.method });
     }
     if (route.mutating) this.#authorize(req);
-    const params = route.pattern.exec(url.pathname)!.slice(1).map((p) => decodeURIComponent(p));
+    const params = route.pattern.exec(url.pathname)!.slice(1).map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        throw meshError('BAD_REQUEST', `malformed percent-encoding in ${url.pathname}`);
+      }
+    });
     await route.run(req, res, url, params);
   }
 
