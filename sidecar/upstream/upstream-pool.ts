@@ -22,23 +22,38 @@ export class UpstreamPool {
   constructor(address: string, options: UpstreamPoolOptions) {
     this.address = address;
     this.options = options;
-    this.#pool = new Pool(`http://${address}`, {
-      connections: options.connections,
+    this.#pool = this.#open(options.connections);
+  }
+
+  #open(connections: number): Pool {
+    return new Pool(`http://${this.address}`, {
+      connections,
       pipelining: 1,
       keepAliveTimeout: KEEP_ALIVE_MS,
       keepAliveMaxTimeout: KEEP_ALIVE_MS,
       // Deadlines are meshlet's (per-try and total, via the signal), not undici's.
       headersTimeout: 0,
       bodyTimeout: 0,
-      connect: { timeout: options.connectTimeoutMs },
+      connect: { timeout: this.options.connectTimeoutMs },
     });
+  }
+
+  /**
+   * The pool to send on. A request that started on an older snapshot may arrive after a newer one
+   * retired this endpoint and closed its pool (its body was still coming in, say): it gets a one-off
+   * pool, closed once that request is done, so a reload drops no request.
+   */
+  #dispatcher(): { pool: Pool; oneOff: boolean } {
+    if (!this.#pool.closed && !this.#pool.destroyed) return { pool: this.#pool, oneOff: false };
+    return { pool: this.#open(1), oneOff: true };
   }
 
   /** Sends the request; resolves when response headers arrive. `signal` aborts the exchange (reason = the error). */
   async forward(req: MeshRequest, headers: Headers, signal: AbortSignal): Promise<MeshResponse> {
     headers.host = req.authority;
+    const { pool, oneOff } = this.#dispatcher();
     try {
-      const r = await this.#pool.request({
+      const r = await pool.request({
         method: req.method as Dispatcher.HttpMethod,
         path: req.path,
         headers: headers as Record<string, string | string[]>,
@@ -48,16 +63,22 @@ export class UpstreamPool {
       return { status: r.statusCode, headers: r.headers as Headers, body: r.body, endpoint: this.address };
     } catch (err) {
       throw upstreamError(err, this.address, signal);
+    } finally {
+      // Graceful: undici waits for the response body before it closes.
+      if (oneOff) void pool.close().catch(() => {});
     }
   }
 
   /** Opens an upgraded (WebSocket) connection to the endpoint. */
   async upgrade(path: string, headers: Headers, protocol: string, signal: AbortSignal): Promise<{ headers: Headers; socket: Duplex }> {
+    const { pool, oneOff } = this.#dispatcher();
     try {
-      const r = await this.#pool.upgrade({ path, method: 'GET', headers: headers as Record<string, string>, protocol, signal });
+      const r = await pool.upgrade({ path, method: 'GET', headers: headers as Record<string, string>, protocol, signal });
       return { headers: r.headers as Headers, socket: r.socket };
     } catch (err) {
       throw upstreamError(err, this.address, signal);
+    } finally {
+      if (oneOff) void pool.close().catch(() => {});
     }
   }
 
