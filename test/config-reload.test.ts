@@ -7,7 +7,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll } from './harness/process.js';
-import { call, closeClients, load, startSidecar, type SidecarHandle } from './harness/sidecar.js';
+import { call, closeClients, load, rawExchange, startSidecar, type SidecarHandle } from './harness/sidecar.js';
 import { startUpstream, type Upstream } from './harness/upstream.js';
 import { waitFor } from './harness/wait.js';
 
@@ -65,6 +65,24 @@ describe('config reload', () => {
     expect(errors).toEqual([]);
     expect(failures).toEqual([]);
     expect(results.length).toBeGreaterThan(100);
+  });
+
+  it('finishes a request whose body was still arriving when its endpoint left the config', async () => {
+    await servedOnlyBy('a');
+    const v = await version();
+    // Headers and half the body now; the rest after the reload removed endpoint a.
+    const slow = ['POST', 'PUT'].map((method) =>
+      rawExchange(sidecar.outbound, [`${method} /slow-body HTTP/1.1\r\nHost: users\r\nContent-Length: 10\r\nConnection: close\r\n\r\n12345`, '67890'], { gapMs: 2_000, timeoutMs: 15_000 }),
+    );
+    sidecar.writeConfig(configWith(b));
+    await waitFor(async () => (await version()) !== v, { timeoutMs: 10_000, what: 'config applied' });
+    for (const r of await Promise.all(slow)) {
+      expect(r.status).toBe(200);
+      // It finishes on the snapshot it started with.
+      expect(JSON.parse(r.body)).toMatchObject({ id: 'a', bodyBytes: 10 });
+    }
+    sidecar.writeConfig(configWith(a));
+    await servedOnlyBy('a');
   });
 
   it('refuses a bad edit with every violation logged, and keeps serving the old config', async () => {
