@@ -1,9 +1,11 @@
 // HA control plane: two `meshlet control-plane --store etcd` replicas on a real 3-member etcd
-// cluster. A config written through replica A reaches a sidecar connected only to replica B, and a
-// sidecar registered through B is listed by A: both replicas serve one mesh.
+// cluster. A config written through replica A reaches a sidecar connected only to replica B, a
+// sidecar registered through B is listed by A, and etcd discovery with no endpoints of its own uses
+// the replicas' --etcd-endpoints: both replicas serve one mesh.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createEtcdClient, registerInEtcd } from '../control-plane/discovery/etcd.js';
 import { startEtcd, type EtcdCluster } from './harness/etcd.js';
 import { stopAll } from './harness/process.js';
 import { waitFor } from './harness/wait.js';
@@ -33,8 +35,9 @@ it('a write through replica A reaches a sidecar on replica B; B\'s registrations
   ]);
   const v1 = path.join(dir, 'v1.yaml');
   const v2 = path.join(dir, 'v2.yaml');
-  await writeFile(v1, `services:\n  users:\n    endpoints: [{ address: ${blue.address} }]\n  web: {}\n`);
-  await writeFile(v2, `services:\n  users:\n    endpoints: [{ address: ${green.address} }]\n  web: {}\n`);
+  const orders = '  orders:\n    discovery: { etcd: {} }\n';
+  await writeFile(v1, `services:\n  users:\n    endpoints: [{ address: ${blue.address} }]\n  web: {}\n${orders}`);
+  await writeFile(v2, `services:\n  users:\n    endpoints: [{ address: ${green.address} }]\n  web: {}\n${orders}`);
   expect((await ctl(['apply', '-f', v1], { MESHLET_CONTROL_PLANE: a.url })).code).toBe(0);
 
   const sidecar = await startSidecar({ controlPlane: b.url, service: 'web', app: self.address, id: 'web-1', dataDir: path.join(dir, 'web') });
@@ -53,4 +56,19 @@ it('a write through replica A reaches a sidecar on replica B; B\'s registrations
     const s = await api<{ services: Array<{ name: string; endpoints: Array<{ source: string; sidecar?: string }> }> }>(a.url, '/v1/services');
     return s.body.services.find((x) => x.name === 'web')?.endpoints.some((e) => e.source === 'registered' && e.sidecar === 'web-1');
   }, { timeoutMs: 30_000, what: 'web-1 registered through B listed on A' });
+
+  // An instance self-registered in etcd is discovered by both replicas through their own etcd endpoints.
+  const client = createEtcdClient(etcd.clientUrls);
+  try {
+    const reg = await registerInEtcd(client, 'orders', { id: 'orders-1', address: '127.0.0.1:9301' }, 10);
+    for (const cp of [a, b]) {
+      await waitFor(async () => {
+        const s = await api<{ services: Array<{ name: string; endpoints: Array<{ address: string; source: string }> }> }>(cp.url, '/v1/services');
+        return s.body.services.find((x) => x.name === 'orders')?.endpoints.some((e) => e.source === 'etcd' && e.address === '127.0.0.1:9301');
+      }, { timeoutMs: 30_000, what: `orders-1 discovered by ${cp.url}` });
+    }
+    await reg.stop();
+  } finally {
+    client.close();
+  }
 }, 180_000);
