@@ -76,7 +76,7 @@ function getUser(agent: http.Agent, users: UsersTarget, userId: string, tracepar
 const args = await serviceArgs(hideBin(process.argv), 'orders', 9201)
   .option('outbound', { type: 'string', default: '127.0.0.1:15001', describe: "this instance's sidecar outbound listener (host:port)" })
   .option('users-host', { type: 'string', default: 'users', describe: 'Host header that names the users service in the mesh' })
-  .option('users-timeout', { type: 'string', default: '5s', describe: 'give up on GetUser after this long' })
+  .option('users-timeout', { type: 'string', default: '6s', describe: 'give up on GetUser after this long' })
   .parseAsync();
 const log = createLogger('orders');
 let opts;

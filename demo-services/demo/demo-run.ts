@@ -38,6 +38,23 @@ const PHASE = {
 /** When each step happens, as a share of --duration. */
 const AT = { fault: 0.15, heal: 0.45, shift: 0.75 } as const;
 const TICK_MS = 250;
+const WARM_UP = { streak: 20, maxMs: 20_000 } as const;
+
+/** Sequential GetOrders until `streak` succeed in a row (or time runs out). */
+async function warmUp(base: string, signal: AbortSignal): Promise<{ sent: number; streak: number }> {
+  const deadline = Date.now() + WARM_UP.maxMs;
+  let sent = 0;
+  let streak = 0;
+  while (streak < WARM_UP.streak && Date.now() < deadline && !signal.aborted) {
+    sent++;
+    const ok = await fetch(`${base}/orders/${sent}`, { headers: { host: 'orders' }, signal: AbortSignal.timeout(5000) }).then(
+      async (r) => (await r.arrayBuffer(), r.ok),
+      () => false,
+    );
+    streak = ok ? streak + 1 : 0;
+  }
+  return { sent, streak };
+}
 
 export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const display = o.display;
@@ -79,13 +96,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     `driving ${o.rps} GetOrder requests/s for ${o.durationMs / 1000}s through orders' sidecar (${topology.orders.inbound}); ` +
       `${FAULTY} fails at ${((o.durationMs * AT.fault) / 1000).toFixed(1)}s and heals at ${((o.durationMs * AT.heal) / 1000).toFixed(1)}s; the shift to v2 is pushed at ${((o.durationMs * AT.shift) / 1000).toFixed(1)}s`,
   );
+  // Cold processes (JIT, connection pools) on a busy machine answer slowly at first: warm the path
+  // up before the clock starts, so the first phase measures the mesh rather than the warm-up.
+  const warm = await warmUp(`http://${topology.orders.inbound}`, o.signal);
+  display.note(`warmed up: ${warm.sent} requests, the last ${warm.streak} in a row answered 200`);
   const stopTraffic = new AbortController();
   const driver = new TrafficDriver({
     target: hostPortOf(topology.orders.inbound),
     rps: o.rps,
     concurrency: o.concurrency,
     maxRequests: Math.ceil((o.rps * o.durationMs) / 1000),
-    timeoutMs: 5000,
+    timeoutMs: 10_000,
     signal: stopTraffic.signal,
     onResult: (ok, instance, failure) => {
       board.record(ok, instance);

@@ -69,7 +69,7 @@ export class TrafficDriver {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const status = res.statusCode ?? 0;
-            let body: { user?: { servedBy?: { instance?: string } }; error?: { code?: string; details?: { meshletError?: string } } } = {};
+            let body: { user?: { servedBy?: { instance?: string } }; error?: { code?: string; details?: { status?: number; meshletError?: string } } } = {};
             try {
               body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
             } catch {
@@ -77,8 +77,11 @@ export class TrafficDriver {
             }
             if (status === 200) return resolve({ ok: true, instance: body.user?.servedBy?.instance, failure: undefined });
             // The mesh's own error code when there is one (orders relays its sidecar's), else the app's.
-            const code = [res.headers['x-meshlet-error'], body.error?.code, body.error?.details?.meshletError].filter(Boolean).join('/');
-            resolve({ ok: false, instance: undefined, failure: `${status}${code ? ` ${code}` : ''}` });
+            const code = [res.headers['x-meshlet-error'], body.error?.code].filter(Boolean).join('/');
+            // orders says what its own call to users got back: a status (0: no answer) and the mesh's code.
+            const inner = body.error?.details;
+            const users = inner && inner.status !== undefined ? ` (users: ${inner.status}${inner.meshletError ? ` ${inner.meshletError}` : ''})` : '';
+            resolve({ ok: false, instance: undefined, failure: `${status}${code ? ` ${code}` : ''}${users}` });
           });
           res.on('error', () => resolve({ ok: false, instance: undefined, failure: 'response aborted' }));
         },
