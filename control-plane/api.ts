@@ -138,14 +138,15 @@ export class ControlPlaneApi {
       expectedVersion = Number(expected);
     }
     const text = await this.#readText(req);
-    const parsed = parseMeshConfig(text);
-    if (!parsed.ok) throw configInvalid(parsed.violations);
     const cur = await this.#o.store.current();
     if (cur && cur.text === text && (expectedVersion === undefined || expectedVersion === cur.version)) {
-      // Re-applying the same text is a no-op, so `ctl apply` is idempotent and history stays readable.
+      // Re-applying the same text is a no-op (it was valid when stored), so `ctl apply` is
+      // idempotent, history stays readable and no YAML is parsed for nothing.
       sendJson(res, 200, { ...meta(cur), unchanged: true });
       return;
     }
+    const parsed = parseMeshConfig(text);
+    if (!parsed.ok) throw configInvalid(parsed.violations);
     const v = await this.#o.store.put({ config: parsed.input, text, author: headerText(req, 'x-meshlet-author') || 'anonymous', note: headerText(req, 'x-meshlet-note') }, expectedVersion);
     this.#o.log.info({ version: v.version, author: v.author }, 'config accepted');
     sendJson(res, 201, { ...meta(v), unchanged: false });
