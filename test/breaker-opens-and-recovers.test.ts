@@ -24,6 +24,12 @@ beforeAll(async () => {
           // openFor is long enough that the ejected phase below cannot outlast it on a loaded machine.
           circuitBreaker: { consecutiveFailures: 3, openFor: '3s', maxOpenFor: '3s', halfOpenProbes: 2 },
         },
+        // Both endpoints fail, but at most half of them may be ejected at once.
+        capped: {
+          endpoints: [{ address: bad.address }, { address: dead.address }],
+          retry: { attempts: 1 },
+          circuitBreaker: { consecutiveFailures: 1, openFor: '30s', maxEjectionPercent: 50 },
+        },
         ledger: {
           endpoints: [{ address: dead.address }],
           retry: { attempts: 1 },
@@ -95,6 +101,14 @@ describe('circuit breaker', () => {
       return (await breakerOf('users', bad.address)).breaker === 'open';
     }, { timeoutMs: 5_000, what: 'reopened after a failed probe' });
     expect((await breakerOf('users', bad.address)).ejections).toBe(first.ejections + 1);
+  });
+
+  it('never ejects more than maxEjectionPercent of a service\'s endpoints', async () => {
+    await bad.setBehaviour({ kind: 'status', status: 503 });
+    for (let i = 0; i < 8; i++) expect((await call(sidecar.outbound, { host: 'capped', path: '/cap' })).status).toBeGreaterThanOrEqual(500);
+    const { body } = await sidecar.adminJson('/endpoints');
+    expect(body.services.capped.ejected).toBe(1);
+    expect(body.services.capped.endpoints.map((e: { breaker: string }) => e.breaker).sort()).toEqual(['closed', 'open']);
   });
 
   it('fails fast with 503 CIRCUIT_OPEN when every endpoint is ejected', async () => {
