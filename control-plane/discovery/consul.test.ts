@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../core/clock.js';
 import { silentLogger } from '../../core/log.js';
-import { consulClientOptions, consulEntriesToEndpoints, ConsulProvider, type ConsulHealthQuery } from './consul.js';
+import { consulClientOptions, consulEntriesToEndpoints, ConsulProvider, defaultConsulAddress, type ConsulHealthQuery } from './consul.js';
 import type { DiscoveryUpdate } from './provider.js';
 
 const entry = (o: { id: string; port: number; address?: string; node?: string; tags?: string[]; meta?: Record<string, string>; status?: string; weights?: { Passing: number; Warning: number } }) => ({
@@ -46,6 +46,13 @@ describe('consulClientOptions', () => {
     expect(consulClientOptions('127.0.0.1:8500')).toEqual({ host: '127.0.0.1', port: 8500, secure: false });
     expect(consulClientOptions('https://consul.local:8501/')).toEqual({ host: 'consul.local', port: 8501, secure: true });
     expect(() => consulClientOptions('consul.local')).toThrow(/host:port/);
+  });
+
+  it('takes the ACL token from CONSUL_HTTP_TOKEN and the default agent from CONSUL_HTTP_ADDR', () => {
+    expect(consulClientOptions('127.0.0.1:8500', { CONSUL_HTTP_TOKEN: ' s3cret ' })).toEqual({ host: '127.0.0.1', port: 8500, secure: false, defaults: { token: 's3cret' } });
+    expect(consulClientOptions('127.0.0.1:8500', {})).toEqual({ host: '127.0.0.1', port: 8500, secure: false });
+    expect(defaultConsulAddress({ CONSUL_HTTP_ADDR: 'https://10.0.0.5:8501' })).toBe('https://10.0.0.5:8501');
+    expect(defaultConsulAddress({})).toBe('127.0.0.1:8500');
   });
 });
 

@@ -69,12 +69,19 @@ export function consulEntriesToEndpoints(body: unknown): EndpointRecord[] {
   return [...out.values()];
 }
 
-/** "host:port" or "http(s)://host:port" → the client's options. */
-export function consulClientOptions(address: string): { host: string; port: number; secure: boolean } {
+/**
+ * "host:port" or "http(s)://host:port" → the client's options. An ACL token is taken from
+ * CONSUL_HTTP_TOKEN, as Consul's own tools do (a token never belongs in the mesh config).
+ */
+export function consulClientOptions(address: string, env: NodeJS.ProcessEnv = process.env): { host: string; port: number; secure: boolean; defaults?: { token: string } } {
   const m = /^(?:(https?):\/\/)?(\[[0-9a-fA-F:.]+\]|[^:/\s[\]]+):(\d{1,5})\/?$/.exec(address);
   if (!m) throw new Error(`bad Consul address "${address}": expected host:port or http(s)://host:port`);
-  return { host: m[2]!, port: Number(m[3]), secure: m[1] === 'https' };
+  const token = env.CONSUL_HTTP_TOKEN?.trim();
+  return { host: m[2]!, port: Number(m[3]), secure: m[1] === 'https', ...(token ? { defaults: { token } } : {}) };
 }
+
+/** The agent to ask when the config names none: CONSUL_HTTP_ADDR (Consul's convention), else 127.0.0.1:8500. */
+export const defaultConsulAddress = (env: NodeJS.ProcessEnv = process.env): string => env.CONSUL_HTTP_ADDR?.trim() || DEFAULT_CONSUL_ADDRESS;
 
 export function consulHealthQuery(address: string): { query: ConsulHealthQuery; close(): void } {
   const client = new Consul(consulClientOptions(address));
@@ -109,7 +116,7 @@ export class ConsulProvider implements DiscoveryProvider {
     let query = this.#o.query;
     if (!query) {
       try {
-        const c = consulHealthQuery(this.#spec.address ?? DEFAULT_CONSUL_ADDRESS);
+        const c = consulHealthQuery(this.#spec.address ?? defaultConsulAddress());
         query = c.query;
         this.#close = c.close;
       } catch (e) {

@@ -81,7 +81,7 @@ export const discoverySchema = z.strictObject({
   consul: z
     .strictObject({
       service: z.string().min(1).optional().describe('Consul service name (default: the mesh service name).'),
-      address: z.string().optional().describe('Consul agent HTTP address host:port or http(s)://host:port (default 127.0.0.1:8500).'),
+      address: z.string().optional().describe('Consul agent HTTP address host:port or http(s)://host:port (default $CONSUL_HTTP_ADDR, else 127.0.0.1:8500). The ACL token comes from CONSUL_HTTP_TOKEN.'),
       tag: z.string().optional(),
       dc: z.string().optional(),
       passingOnly: z.boolean().optional().describe('Only instances whose checks all pass (default true); false also takes "warning" ones, never "critical".'),
