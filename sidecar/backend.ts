@@ -8,6 +8,7 @@ import type { SidecarObserver } from '../core/telemetry/observer.js';
 import type { Balancer } from './balance/balancer.js';
 import type { Endpoint } from './endpoint.js';
 import type { ServiceRuntime } from './service-runtime.js';
+import { AttemptSignal } from './upstream/attempt-signal.js';
 
 export class Backend {
   readonly service: ServiceRuntime;
@@ -64,7 +65,7 @@ export class Backend {
       ms = perTryTimeoutMs;
       perTry = true;
     }
-    const ac = new AbortController();
+    const ac = new AttemptSignal();
     const onClientAbort = (): void => ac.abort(ctx.signal.reason);
     ctx.signal.addEventListener('abort', onClientAbort);
     let released = false;
@@ -84,7 +85,7 @@ export class Backend {
             Math.max(0, ms),
           );
     try {
-      const res = await ep.pool.forward(req, headers, ac.signal);
+      const res = await ep.pool.forward(req, headers, ac);
       clearTimeout(timer);
       if (pendingHeld) {
         svc.pending.release();

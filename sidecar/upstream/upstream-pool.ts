@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { Agent, Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { isMeshError, meshError, type MeshError } from '../../core/errors.js';
 import type { Headers, MeshRequest, MeshResponse } from '../../core/handler.js';
+import type { UpstreamSignal } from './attempt-signal.js';
 
 export interface UpstreamPoolOptions {
   connections: number;
@@ -49,7 +50,7 @@ export class UpstreamPool {
   }
 
   /** Sends the request; resolves when response headers arrive. `signal` aborts the exchange (reason = the error). */
-  async forward(req: MeshRequest, headers: Headers, signal: AbortSignal): Promise<MeshResponse> {
+  async forward(req: MeshRequest, headers: Headers, signal: UpstreamSignal): Promise<MeshResponse> {
     headers.host = req.authority;
     const { pool, oneOff } = this.#dispatcher();
     try {
@@ -101,7 +102,7 @@ export class UpstreamPool {
 export class EgressAgent {
   #agent = new Agent({ connections: 32, keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: 0, bodyTimeout: 0, connect: { timeout: 5_000 } });
 
-  async forward(req: MeshRequest, headers: Headers, signal: AbortSignal): Promise<MeshResponse> {
+  async forward(req: MeshRequest, headers: Headers, signal: UpstreamSignal): Promise<MeshResponse> {
     headers.host = req.authority;
     const origin = `http://${req.authority.includes(':') ? req.authority : `${req.authority}:80`}`;
     try {
@@ -128,7 +129,7 @@ const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTF
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED']);
 
 /** Maps a transport error to a MeshError with a stable code (never by message text). */
-export function upstreamError(err: unknown, address: string, signal?: AbortSignal): MeshError {
+export function upstreamError(err: unknown, address: string, signal?: UpstreamSignal): MeshError {
   if (signal?.aborted) {
     const reason: unknown = signal.reason;
     if (isMeshError(reason)) return reason;
