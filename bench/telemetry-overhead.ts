@@ -254,6 +254,14 @@ async function main(): Promise<void> {
   // Other work on the machine skews every figure; the load average says how much there was.
   const loadAtStart = os.loadavg()[0]!.toFixed(1);
   const parties: Child[] = [];
+  // Interrupted: take every child process down with us.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      for (const p of parties) p.proc.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  }
   try {
     const upstream = child(['--role', 'upstream']);
     parties.push(upstream);
