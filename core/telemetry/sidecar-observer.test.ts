@@ -65,6 +65,16 @@ describe('createSidecarObserver', () => {
     expect(upstream).toEqual({}); // tracing off: the data path forwards the caller's headers untouched
   });
 
+  it('does not let an exporter that never answers hold close() forever', async () => {
+    // A collector that accepts the connection and never replies, as a hung one would.
+    const hung = { export: () => {}, shutdown: () => new Promise<void>(() => {}), forceFlush: () => new Promise<void>(() => {}) };
+    const tracing = new Tracing({ serviceName: 'orders', exporter: hung, simpleProcessor: true, sampleRatio: 1 });
+    const observer = createSidecarObserver({ registry: new Registry(), tracing, service: 'orders' });
+    const req = observer.requestStarted({ direction: 'inbound', method: 'GET', authority: 'orders', path: '/', headers: {}, startedAt: performance.now() });
+    req.end({ status: 200, info: { attempts: 1, retries: 0 }, durationMs: 1, bytesIn: 0, bytesOut: 0 });
+    await expect(observer.close()).resolves.toBeUndefined();
+  });
+
   it('has the same members as noopObserver', () => {
     const observer = createSidecarTelemetry({ service: 'orders', accessLog: false, processMetrics: false, env: {} });
     const members = Object.keys(noopObserver).sort();

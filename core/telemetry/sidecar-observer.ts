@@ -19,6 +19,7 @@ export interface SidecarObserverOptions {
 }
 
 const noopAttempt: AttemptTelemetry = { end: () => {} };
+const CLOSE_EXPORT_MS = 2_000;
 
 export interface ObservedSidecar extends SidecarObserver {
   readonly metrics: SidecarMetrics;
@@ -93,7 +94,11 @@ export function createSidecarObserver(opts: SidecarObserverOptions): ObservedSid
       accessLog?.configure(t.accessLog);
     },
     close: async () => {
-      await Promise.all([tracing?.shutdown(), accessLog?.close()]);
+      // An unreachable trace collector must not hold the sidecar's exit: spans get CLOSE_EXPORT_MS.
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_EXPORT_MS)).unref());
+      await Promise.all([tracing ? Promise.race([tracing.shutdown().catch(() => {}), deadline]) : undefined, accessLog?.close()]);
+      clearTimeout(timer);
     },
   };
 }
