@@ -10,7 +10,8 @@ const ORDERS = `${ROOT}/dist/demo-services/orders.js`;
 
 async function start(script: string, args: string[], env: Record<string, string> = {}): Promise<{ proc: Proc; base: string }> {
   const proc = spawnProcess(process.execPath, [script, '--listen', '127.0.0.1:0', ...args], { env });
-  const line = await proc.waitForLog((l) => l.msg === 'listening');
+  // Generous: Node start-up on a busy 2-core machine can take many seconds.
+  const line = await proc.waitForLog((l) => l.msg === 'listening', 45_000);
   return { proc, base: `http://${String(line.address)}` };
 }
 
