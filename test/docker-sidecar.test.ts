@@ -50,7 +50,7 @@ describe.skipIf(!status.ok)('the Docker image as a sidecar (podman)', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('carries no dev dependencies or build tools, and runs as a non-root user', async () => {
+  it('carries no dev dependencies or build tools, and runs as a non-root user', { timeout: 120_000 }, async () => {
     const r = await podman(['run', '--rm', '--network', 'host', '--entrypoint', 'sh', IMAGE, '-c',
       'id -u; ls /app/node_modules; for t in npm npx yarn gcc make python3 tsc; do command -v $t || true; done']);
     expect(r.code, r.stderr).toBe(0);
@@ -62,7 +62,7 @@ describe.skipIf(!status.ok)('the Docker image as a sidecar (podman)', () => {
     expect(listing).not.toMatch(/^\/.*\/(npm|npx|yarn|gcc|make|python3|tsc)$/m);
   });
 
-  it('starts as a sidecar from MESHLET_* variables and a mounted YAML file, turns healthy, proxies both ways, and stops cleanly on SIGTERM', async () => {
+  it('starts as a sidecar from MESHLET_* variables and a mounted YAML file, turns healthy, proxies both ways, and stops cleanly on SIGTERM', { timeout: 240_000 }, async () => {
     const started = await podman([
       'run', '-d', '--name', NAME, '--network', 'host',
       '-v', `${dir}:/etc/meshlet:ro`,
@@ -85,11 +85,11 @@ describe.skipIf(!status.ok)('the Docker image as a sidecar (podman)', () => {
         const outbound = addr('outbound');
         return inbound && outbound ? { inbound, outbound } : undefined;
       },
-      { timeoutMs: 30_000, what: 'the sidecar in the container to log its listeners' },
+      { timeoutMs: 90_000, intervalMs: 250, what: 'the sidecar in the container to log its listeners' },
     );
 
     // The image's own HEALTHCHECK, run by podman (exit 0 = healthy).
-    await waitFor(async () => (await podman(['healthcheck', 'run', NAME])).code === 0, { timeoutMs: 30_000, intervalMs: 250, what: 'the container health check to pass' });
+    await waitFor(async () => (await podman(['healthcheck', 'run', NAME])).code === 0, { timeoutMs: 90_000, intervalMs: 250, what: 'the container health check to pass' });
     const health = await podman(['inspect', '--format', '{{.State.Health.Status}}', NAME]);
     expect(health.stdout.trim()).toBe('healthy');
 
