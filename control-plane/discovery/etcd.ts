@@ -25,6 +25,7 @@ export const ETCD_DIAL_TIMEOUT_MS = 1_000;
 export const ETCD_CALL_DEADLINE_MS = 1_000;
 export const ERROR_RETRY_BASE_MS = 250;
 export const ERROR_RETRY_MAX_MS = 5_000;
+export const WATCH_CREATE_TIMEOUT_MS = 5_000;
 
 export function etcdClientOptions(endpoints: readonly string[]): IOptions {
   return {
@@ -122,13 +123,18 @@ export class EtcdProvider implements DiscoveryProvider {
   async #sync(): Promise<void> {
     const gen = ++this.#generation;
     const client = this.#client!;
+    let creating: Promise<Watcher> | null = null;
+    let established = false;
     try {
       const res = await client.getAll().prefix(this.#prefix).exec();
       if (gen !== this.#generation) return;
       this.#instances.clear();
       for (const kv of res.kvs) this.#apply(kv);
       this.#set!.answer(this.#list());
-      const watcher = await client.watch().prefix(this.#prefix).startRevision(String(BigInt(res.header.revision) + 1n)).create();
+      creating = client.watch().prefix(this.#prefix).startRevision(String(BigInt(res.header.revision) + 1n)).create();
+      // The client retries a watch stream forever; if it is not up soon, say so (stale) and start over.
+      const watcher = await this.#within(creating, WATCH_CREATE_TIMEOUT_MS, 'etcd watch not established');
+      established = true;
       if (gen !== this.#generation) {
         await watcher.cancel().catch(() => undefined);
         return;
@@ -154,8 +160,21 @@ export class EtcdProvider implements DiscoveryProvider {
       });
       watcher.on('error', (e: Error) => this.#fail(gen, e));
     } catch (e) {
+      // A watch we gave up on is cancelled whenever it does come up.
+      if (creating !== null && !established) creating.then((w) => w.cancel()).catch(() => undefined);
       this.#fail(gen, e as Error);
     }
+  }
+
+  /** `p`, or a rejection after `ms` on the injected clock. */
+  #within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+    let timer: TimerHandle | null = null;
+    const late = new Promise<never>((_, reject) => {
+      timer = this.#o.clock.setTimeout(() => reject(new Error(`${what} within ${ms}ms`)), ms);
+    });
+    return Promise.race([p, late]).finally(() => {
+      if (timer !== null) this.#o.clock.clearTimeout(timer);
+    });
   }
 
   #fail(gen: number, e: Error): void {
