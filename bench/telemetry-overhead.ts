@@ -313,17 +313,19 @@ async function main(): Promise<void> {
     const spans = Number((receiver.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { spans?: number }) : {})).find((o) => o.spans !== undefined) ?? { spans: 0 }).spans);
 
     const bare = samples.filter((s) => s.variant === 'bare');
-    const baseRps = median(bare.map((s) => s.rps));
     const baseCpu = median(bare.map((s) => s.cpuUsPerReq));
     const rows = VARIANTS.map((v) => {
       const ss = samples.filter((s) => s.variant === v);
       const rps = median(ss.map((s) => s.rps));
       const cpu = median(ss.map((s) => s.cpuUsPerReq));
-      return { variant: v, rps, rpsCost: 1 - rps / baseRps, p50Us: median(ss.map((s) => s.p50Us)), p99Us: median(ss.map((s) => s.p99Us)), cpuUsPerReq: cpu, cpuCost: cpu / baseCpu - 1, errors: ss.reduce((a, s) => a + s.errors, 0) };
+      // Each round's figure against bare's in the same round (minutes apart at most), then the median:
+      // steadier than a ratio of medians when the machine's load drifts.
+      const paired = (f: (x: Sample) => number) => median(ss.map((x) => f(x) / f(bare.find((b) => b.round === x.round)!)));
+      return { variant: v, rps, rpsCost: 1 - paired((x) => x.rps), p50Us: median(ss.map((s) => s.p50Us)), p99Us: median(ss.map((s) => s.p99Us)), cpuUsPerReq: cpu, cpuCost: paired((x) => x.cpuUsPerReq) - 1, errors: ss.reduce((a, s) => a + s.errors, 0) };
     });
     const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
     console.log(`\n${rounds} interleaved rounds × ${duration}s at ${connections} connections; medians. ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; load average at start ${loadAtStart}, at end ${os.loadavg()[0]!.toFixed(1)}`);
-    console.log('| variant | req/s | throughput cost | p50 µs | p99 µs | sidecar CPU µs/req | CPU cost | errors |');
+    console.log('| variant | req/s | throughput vs bare (paired) | p50 µs | p99 µs | sidecar CPU µs/req | CPU vs bare (paired) | errors |');
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) console.log(`| ${r.variant} | ${r.rps.toFixed(0)} | ${r.variant === 'bare' ? '—' : pct(-r.rpsCost)} | ${r.p50Us} | ${r.p99Us} | ${r.cpuUsPerReq.toFixed(1)} | ${r.variant === 'bare' ? '—' : pct(r.cpuCost)} | ${r.errors} |`);
     console.log(`\nspans received by the OTLP receiver: ${spans}; access log written by "full": ${(accessLogBytes / 1e6).toFixed(1)} MB`);
