@@ -12,6 +12,8 @@ import { waitFor } from './harness/wait.js';
 
 const IMAGE = 'localhost/meshlet:e2e';
 const NAME = `meshlet-e2e-${process.pid}`;
+const APP_NAME = `meshlet-e2e-app-${process.pid}`;
+const BESIDE_NAME = `meshlet-e2e-beside-${process.pid}`;
 const status = await podmanStatus();
 if (!status.ok) {
   console.warn(`\n${'!'.repeat(80)}\n!! SKIPPING the container test: podman cannot run here: ${status.why}\n${'!'.repeat(80)}\n`);
@@ -45,7 +47,7 @@ describe.skipIf(!status.ok)('the Docker image as a sidecar (podman)', () => {
   }, 900_000);
 
   afterAll(async () => {
-    await podman(['rm', '-f', '-t', '0', NAME]);
+    await podman(['rm', '-f', '-t', '0', NAME, BESIDE_NAME, APP_NAME]);
     app?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -119,5 +121,30 @@ describe.skipIf(!status.ok)('the Docker image as a sidecar (podman)', () => {
     expect(stopped.code, stopped.stderr).toBe(0);
     const exit = await podman(['inspect', '--format', '{{.State.ExitCode}}', NAME]);
     expect(exit.stdout.trim()).toBe('0');
+  });
+
+  it('joins an app container\'s network namespace, as the README recipe does (--network container:APP)', { timeout: 240_000 }, async () => {
+    // The app is a container too: the demo users service from the same image.
+    const appPort = await freePort();
+    const app = await podman(['run', '-d', '--name', APP_NAME, '--network', 'host', '--entrypoint', 'node', IMAGE,
+      '/app/dist/demo-services/users.js', '--listen', `127.0.0.1:${appPort}`, '--instance', 'users-in-a-container']);
+    expect(app.code, app.stderr).toBe(0);
+    const beside = await podman([
+      'run', '-d', '--name', BESIDE_NAME, '--network', `container:${APP_NAME}`,
+      '-v', `${dir}:/etc/meshlet:ro`,
+      '-e', 'MESHLET_SERVICE=users', '-e', `MESHLET_APP=127.0.0.1:${appPort}`, '-e', 'MESHLET_CONFIG=/etc/meshlet/mesh.yaml',
+      '-e', 'MESHLET_INBOUND=127.0.0.1:0', '-e', 'MESHLET_OUTBOUND=127.0.0.1:0', '-e', 'MESHLET_ADMIN=127.0.0.1:0',
+      IMAGE,
+    ]);
+    expect(beside.code, beside.stderr).toBe(0);
+    const inbound = await waitFor(
+      async () => (await containerLogs(BESIDE_NAME)).find((x) => x.msg === 'listening' && x.listener === 'inbound')?.address as string | undefined,
+      { timeoutMs: 90_000, intervalMs: 250, what: 'the sidecar beside the app container to listen' },
+    );
+    const r = await waitFor(async () => {
+      const res = await fetch(`http://${inbound}/users/42`);
+      return res.status === 200 ? ((await res.json()) as { id: string; servedBy: { instance: string } }) : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 250, what: 'GetUser through the sidecar' });
+    expect(r).toMatchObject({ id: '42', servedBy: { instance: 'users-in-a-container' } });
   });
 });
