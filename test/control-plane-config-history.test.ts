@@ -66,4 +66,4 @@ it('versions, CAS, history limit, rollback, YAML round-trip and errors', async (
   const metrics = await api<string>(cp.url, '/metrics');
   expect(metrics.body).toMatch(/^meshlet_cp_config_version 5$/m);
   expect(metrics.body).toMatch(/^meshlet_cp_config_versions_total\{kind="rollback"\} 1$/m);
-}, 120_000);
+}, 240_000);

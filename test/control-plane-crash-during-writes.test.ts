@@ -67,4 +67,4 @@ it('keeps every acknowledged version across three kill -9 during writes', async 
   }
   // And the store still takes writes.
   expect((await api(cp.url, '/v1/config', { method: 'PUT', body: 'services:\n  after: {}\n' })).status).toBe(201);
-}, 120_000);
+}, 240_000);

@@ -14,7 +14,7 @@ export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: (
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export const listeningAddress = async (p: Proc, listener: string): Promise<string> => String((await p.waitForLog((l) => l.msg === 'listening' && l.listener === listener, 20_000)).address);
+export const listeningAddress = async (p: Proc, listener: string): Promise<string> => String((await p.waitForLog((l) => l.msg === 'listening' && l.listener === listener, 90_000)).address);
 
 export interface ControlPlaneProc {
   proc: Proc;

@@ -25,7 +25,7 @@ it('drops the dead instance from the peer within the TTL, keeps the live one', a
   const [ua, ub] = await Promise.all(apps.map((a, i) => startSidecar({ controlPlane: cp.url, service: 'users', id: `users-${i}`, app: a.address, dataDir: path.join(t.dir, `u${i}`) })));
   const web = await startSidecar({ controlPlane: cp.url, service: 'web', id: 'web-1', dataDir: path.join(t.dir, 'web') });
   const usersAt = async (): Promise<string[]> => ((await sidecarConfig(web))?.endpoints.users ?? []).map((e) => e.address).sort();
-  await waitFor(async () => (await usersAt()).length === 2, { timeoutMs: 15_000, what: 'both users instances at the web sidecar' });
+  await waitFor(async () => (await usersAt()).length === 2, { timeoutMs: 45_000, what: 'both users instances at the web sidecar' });
   expect(await usersAt()).toEqual([ua!.inbound, ub!.inbound].sort());
 
   ua!.proc.child.kill('SIGKILL');
@@ -37,4 +37,4 @@ it('drops the dead instance from the peer within the TTL, keeps the live one', a
   expect(services.find((s) => s.name === 'users')?.endpoints).toEqual([expect.objectContaining({ address: ub!.inbound, source: 'registered' })]);
   // Traffic from web now only reaches the live instance.
   for (let i = 0; i < 10; i++) expect((await callThrough(web, 'users')).body).toBe('users-b');
-}, 120_000);
+}, 240_000);

@@ -24,7 +24,7 @@ it('refuses it through ctl and the API, and the store and the sidecar keep versi
   await writeFile(goodFile, good);
   const cp = await startControlPlane({ dataDir: path.join(t.dir, 'cp'), config: goodFile });
   const sidecar = await startSidecar({ controlPlane: cp.url, service: 'web', dataDir: path.join(t.dir, 's1'), id: 'web-1' });
-  await waitFor(async () => (await callThrough(sidecar, 'users')).body === 'blue', { timeoutMs: 15_000 });
+  await waitFor(async () => (await callThrough(sidecar, 'users')).body === 'blue', { timeoutMs: 45_000 });
 
   // Two mistakes on lines 3 and 5: both are reported, each at its place.
   const badFile = path.join(t.dir, 'bad.yaml');
@@ -50,4 +50,4 @@ it('refuses it through ctl and the API, and the store and the sidecar keep versi
   expect((await api(cp.url, '/v1/config')).body.text).toBe(good);
   expect((await sidecarConfig(sidecar))?.version).toBe('1');
   expect((await callThrough(sidecar, 'users')).body).toBe('blue');
-}, 120_000);
+}, 240_000);

@@ -33,7 +33,7 @@ it('shows the refusal and its reason while the refusing sidecar serves the old c
   // tsx compiles the script at start: slow on a loaded machine.
   const addr = async (listener: string): Promise<string> => String((await oldProc.waitForLog((l) => l.msg === 'listening' && l.listener === listener, 90_000)).address);
   const old: SidecarProc = { proc: oldProc, outbound: await addr('outbound'), admin: await addr('admin') };
-  for (const s of [current, old]) await waitFor(async () => (await callThrough(s, 'users')).body === 'blue', { timeoutMs: 20_000 });
+  for (const s of [current, old]) await waitFor(async () => (await callThrough(s, 'users')).body === 'blue', { timeoutMs: 45_000 });
 
   // Version 2 moves users to green and adds a pathRegex route the old release does not know.
   await writeFile(file, `services:\n  users:\n    endpoints:\n      - { address: ${green!.address} }\nroutes:\n  - name: users-api\n    match: { service: users, pathRegex: "^/api/v[0-9]+/" }\n    backends: [ { service: users } ]\n`);
@@ -42,7 +42,7 @@ it('shows the refusal and its reason while the refusing sidecar serves the old c
     const list = (await api(cp.url, '/v1/sidecars')).body.sidecars as SidecarRow[];
     const byId = Object.fromEntries(list.map((s) => [s.id, s]));
     return byId['web-new']?.status === 'synced' && byId['web-old']?.status === 'refused' ? byId : undefined;
-  }, { timeoutMs: 20_000, what: 'web-new synced and web-old refused' });
+  }, { timeoutMs: 45_000, what: 'web-new synced and web-old refused' });
   expect(rows['web-old']!.applied?.version).toBe('1');
   expect(rows['web-old']!.lastRefusal).toMatchObject({ version: '2', reason: expect.stringContaining('routes[0].match.pathRegex: unknown field') });
 
@@ -59,6 +59,6 @@ it('shows the refusal and its reason while the refusing sidecar serves the old c
   // A config both can apply brings the old one back in sync.
   await writeFile(file, `services:\n  users:\n    endpoints:\n      - { address: ${green!.address} }\n`);
   expect((await ctl(['apply', '-f', file], env)).code).toBe(0);
-  await waitFor(async () => ((await api(cp.url, '/v1/sidecars')).body.sidecars as SidecarRow[]).every((s) => s.status === 'synced'), { timeoutMs: 20_000 });
+  await waitFor(async () => ((await api(cp.url, '/v1/sidecars')).body.sidecars as SidecarRow[]).every((s) => s.status === 'synced'), { timeoutMs: 45_000 });
   expect((await callThrough(old, 'users')).body).toBe('green');
-}, 180_000);
+}, 300_000);

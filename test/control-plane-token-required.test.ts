@@ -53,13 +53,13 @@ it('refuses writes, registrations and ACKs without the right token and changes n
 
   // A sidecar with a wrong token never registers; one with the right token does.
   const bad = await startSidecar({ controlPlane: cp.url, service: 'web', dataDir: path.join(t.dir, 's-bad'), id: 'web-bad', token: 'nope' });
-  await bad.proc.waitForLog((l) => typeof l.err === 'string' && l.err.includes('UNAUTHORIZED'), 15_000);
+  await bad.proc.waitForLog((l) => typeof l.err === 'string' && l.err.includes('UNAUTHORIZED'), 45_000);
   const good = await startSidecar({ controlPlane: cp.url, service: 'web', dataDir: path.join(t.dir, 's-good'), id: 'web-good', token: 'right-token' });
   void good;
   const list = await waitFor(async () => {
     const s = (await api(cp.url, '/v1/sidecars')).body.sidecars as Array<{ id: string; status: string }>;
     return s.some((x) => x.id === 'web-good' && x.status === 'synced') ? s : undefined;
-  }, { timeoutMs: 15_000 });
+  }, { timeoutMs: 45_000 });
   expect(list.map((s) => s.id)).toEqual(['web-good']);
   expect((await api(cp.url, '/v1/config/history')).body.versions).toHaveLength(1);
-}, 120_000);
+}, 240_000);

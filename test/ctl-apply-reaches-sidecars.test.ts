@@ -31,23 +31,23 @@ it('moves the traffic of all three sidecars to the new endpoint and reports them
   expect((await ctl(['apply', '-f', v1], env)).code).toBe(0);
 
   const sidecars: SidecarProc[] = await Promise.all([1, 2, 3].map((n) => startSidecar({ controlPlane: cp.url, token: 't0ken', service: 'web', id: `web-${n}`, dataDir: path.join(dir, `s${n}`) })));
-  for (const s of sidecars) await waitFor(async () => (await callThrough(s, 'users')).body === 'blue', { timeoutMs: 15_000, what: 'blue through each sidecar' });
+  for (const s of sidecars) await waitFor(async () => (await callThrough(s, 'users')).body === 'blue', { timeoutMs: 45_000, what: 'blue through each sidecar' });
 
   const applied = await ctl(['apply', '-f', v2, '--note', 'to green'], env);
   expect(applied.code).toBe(0);
   expect(applied.stdout).toContain('applied: version 2');
 
-  for (const s of sidecars) await waitFor(async () => (await callThrough(s, 'users')).body === 'green', { timeoutMs: 15_000, what: 'green through each sidecar' });
+  for (const s of sidecars) await waitFor(async () => (await callThrough(s, 'users')).body === 'green', { timeoutMs: 45_000, what: 'green through each sidecar' });
   const status = await waitFor(
     async () => {
       const body = (await api<{ sidecars: Array<{ id: string; status: string; applied: { version: string } | null }> }>(cp.url, '/v1/sidecars')).body;
       const ours = body.sidecars.filter((s) => s.id.startsWith('web-'));
       return ours.length === 3 && ours.every((s) => s.status === 'synced') ? ours : undefined;
     },
-    { timeoutMs: 15_000, what: 'three synced sidecars' },
+    { timeoutMs: 45_000, what: 'three synced sidecars' },
   );
   expect(status.map((s) => s.applied?.version)).toEqual(['2', '2', '2']);
   // What an operator sees.
   const table = await ctl(['status'], env);
   expect(table.stdout).toMatch(/web-1\s+web\s+synced\s+2 /);
-}, 120_000);
+}, 240_000);

@@ -23,7 +23,7 @@ beforeAll(async () => {
   await writeFile(path.join(dir, 'good.yaml'), 'services:\n  users: {}\n');
   await writeFile(path.join(dir, 'bad.yaml'), 'services:\n  users: { timeout: never }\n');
   await writeFile(path.join(dir, 'other.yaml'), 'services:\n  orders: {}\n');
-});
+}, 120_000);
 
 /** A loopback port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {
@@ -58,7 +58,7 @@ describe('meshlet ctl exit codes', () => {
     const history = await ctl(['history', '-o', 'json'], env);
     expect(history.code).toBe(0);
     expect((JSON.parse(history.stdout) as { versions: unknown[] }).versions).toHaveLength(1);
-  });
+  }, 240_000);
 
   it('2 on usage mistakes', async () => {
     const runs = await Promise.all([
@@ -69,7 +69,7 @@ describe('meshlet ctl exit codes', () => {
       ctl(['status', '--control-plane', 'ftp://x'], env),
     ]);
     expect(runs.map((r) => r.code)).toEqual([2, 2, 2, 2, 2]);
-  });
+  }, 240_000);
 
   it('3 when the control plane cannot be reached, 4 when the token is wrong', async () => {
     const port = await closedPort();
@@ -77,5 +77,5 @@ describe('meshlet ctl exit codes', () => {
     expect(down.code).toBe(3);
     expect(down.stderr).toContain(`cannot reach the control plane at http://127.0.0.1:${port}`);
     expect(unauthorized.code).toBe(4);
-  });
+  }, 240_000);
 });

@@ -21,7 +21,7 @@ it('routes with the saved snapshot when no control plane answers', async () => {
   expect((await api(cp.url, '/v1/config', { method: 'PUT', body: `services:\n  users:\n    endpoints:\n      - { address: ${blue.address} }\n` })).status).toBe(201);
   const sidecarDir = path.join(t.dir, 'sidecar');
   const first = await startSidecar({ controlPlane: cp.url, service: 'web', id: 'web-1', dataDir: sidecarDir });
-  await waitFor(async () => (await callThrough(first, 'users')).body === 'blue', { timeoutMs: 15_000 });
+  await waitFor(async () => (await callThrough(first, 'users')).body === 'blue', { timeoutMs: 45_000 });
   const applied = await sidecarConfig(first);
   expect(await first.proc.stop('SIGTERM')).toBe(0);
 
@@ -30,8 +30,8 @@ it('routes with the saved snapshot when no control plane answers', async () => {
   await expect(fetch(`${cp.url}/v1/health`)).rejects.toThrow();
 
   const second = await startSidecar({ controlPlane: cp.url, service: 'web', id: 'web-1', dataDir: sidecarDir });
-  await second.proc.waitForLog((l) => l.msg === 'serving the saved snapshot until the control plane answers');
+  await second.proc.waitForLog((l) => l.msg === 'serving the saved snapshot until the control plane answers', 45_000);
   expect((await callThrough(second, 'users')).body).toBe('blue');
   expect((await sidecarConfig(second))?.hash).toBe(applied?.hash);
   expect(second.proc.logs.some((l) => l.msg === 'control plane connected')).toBe(false);
-}, 120_000);
+}, 240_000);
