@@ -47,7 +47,8 @@ describe.skipIf(!status.ok)('the Docker image as a sidecar (podman)', () => {
   }, 900_000);
 
   afterAll(async () => {
-    await podman(['rm', '-f', '-t', '0', NAME, BESIDE_NAME, APP_NAME]);
+    // One at a time: the app container cannot go while the sidecar in its namespace remains.
+    for (const name of [NAME, BESIDE_NAME, APP_NAME]) await podman(['rm', '-f', '-t', '0', name]);
     app?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
