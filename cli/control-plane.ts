@@ -37,7 +37,7 @@ export const controlPlaneCommand: CommandModule<object, ControlPlaneArgs> = {
       .option('listen', { type: 'string', default: '127.0.0.1:15010', describe: 'API address host:port (port 0 = any free port)' })
       .option('token-file', { type: 'string', describe: 'File holding the bearer token required on mutating API calls' })
       .option('store', { choices: ['file', 'etcd'] as const, default: 'file' as const, describe: 'Config and registry store' })
-      .option('etcd-endpoints', { type: 'string', describe: 'etcd client URLs, comma-separated (with --store etcd)' })
+      .option('etcd-endpoints', { type: 'string', describe: 'etcd client URLs, comma-separated: the store with --store etcd, and the default for etcd discovery' })
       .option('history-limit', { type: 'number', default: 50, describe: 'Config versions kept' })
       .option('instance-ttl', { type: 'string', default: '10s', describe: 'A registered sidecar instance disappears after this long without a heartbeat' }) as unknown as Argv<ControlPlaneArgs>,
   handler: async (args) => {
@@ -111,7 +111,11 @@ async function run(args: ControlPlaneArgs, log: ReturnType<typeof createLogger>)
     const cur = discovery.current();
     for (const s of services) cp.setDiscovered(s, cur.get(s) ?? []);
   });
-  const followConfig = (): Promise<void> => store.current().then((c) => discovery.update(c?.config), (e: Error) => log.warn({ err: e.message }, 'discovery could not read the config'));
+  const followConfig = (): Promise<void> =>
+    store
+      .current()
+      .then((c) => discovery.update(c?.config))
+      .catch((e: Error) => log.warn({ err: e.message }, 'discovery could not follow the config'));
   store.subscribe((e) => {
     if (e.kind === 'config') void followConfig();
   });

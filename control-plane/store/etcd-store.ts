@@ -83,6 +83,7 @@ export class EtcdStore implements Store {
       await store.#startWatch();
     } catch (e) {
       await store.close();
+      if (o.client === undefined && isMeshError(e, 'UNAVAILABLE')) throw meshError('UNAVAILABLE', `cannot reach etcd at ${o.endpoints.join(', ')}: ${e.message}`, { endpoints: o.endpoints }, e);
       throw e;
     }
     return store;
