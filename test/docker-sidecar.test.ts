@@ -14,6 +14,7 @@ const IMAGE = 'localhost/meshlet:e2e';
 const NAME = `meshlet-e2e-${process.pid}`;
 const APP_NAME = `meshlet-e2e-app-${process.pid}`;
 const BESIDE_NAME = `meshlet-e2e-beside-${process.pid}`;
+const CP_NAME = `meshlet-e2e-cp-${process.pid}`;
 const status = await podmanStatus();
 if (!status.ok) {
   console.warn(`\n${'!'.repeat(80)}\n!! SKIPPING the container test: podman cannot run here: ${status.why}\n${'!'.repeat(80)}\n`);
@@ -48,7 +49,7 @@ describe.skipIf(!status.ok)('the Docker image as a sidecar (podman)', () => {
 
   afterAll(async () => {
     // One at a time: the app container cannot go while the sidecar in its namespace remains.
-    for (const name of [NAME, BESIDE_NAME, APP_NAME]) await podman(['rm', '-f', '-t', '0', name]);
+    for (const name of [NAME, BESIDE_NAME, APP_NAME, CP_NAME]) await podman(['rm', '-f', '-t', '0', name]);
     app?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -147,5 +148,44 @@ describe.skipIf(!status.ok)('the Docker image as a sidecar (podman)', () => {
       return res.status === 200 ? ((await res.json()) as { id: string; servedBy: { instance: string } }) : undefined;
     }, { timeoutMs: 30_000, intervalMs: 250, what: 'GetUser through the sidecar' });
     expect(r).toMatchObject({ id: '42', servedBy: { instance: 'users-in-a-container' } });
+  });
+
+  it('serves the control plane too: health-checked on /v1/health, config seeded from a mounted file, state in a volume', { timeout: 240_000 }, async () => {
+    const port = await freePort();
+    const volume = `meshlet-e2e-cp-data-${process.pid}`;
+    try {
+      const cp = await podman([
+        'run', '-d', '--name', CP_NAME, '--network', 'host',
+        '-v', `${volume}:/var/lib/meshlet`, '-v', `${dir}:/etc/meshlet:ro`,
+        '-e', `MESHLET_LISTEN=127.0.0.1:${port}`, '-e', 'MESHLET_CONFIG=/etc/meshlet/mesh.yaml',
+        '-e', `HEALTHCHECK_URL=http://127.0.0.1:${port}/v1/health`,
+        IMAGE, 'control-plane',
+      ]);
+      expect(cp.code, cp.stderr).toBe(0);
+      await waitFor(async () => (await podman(['healthcheck', 'run', CP_NAME])).code === 0, { timeoutMs: 90_000, intervalMs: 250, what: 'the control plane container to be healthy' });
+      const config = await fetch(`http://127.0.0.1:${port}/v1/config`, { headers: { accept: 'application/json' } });
+      expect(config.status).toBe(200);
+      expect(JSON.stringify(await config.json())).toContain(appAddress);
+      // The file store wrote into the volume, as the non-root user.
+      const ls = await podman(['run', '--rm', '-v', `${volume}:/data`, '--entrypoint', 'sh', IMAGE, '-c', 'find /data -type f | head -n 5; stat -c %u /data']);
+      expect(ls.stdout).toMatch(/\/data\/\.meshlet\/control-plane\//);
+      expect(ls.stdout.trim().split('\n').at(-1)).toBe('10001');
+      expect((await podman(['stop', '-t', '20', CP_NAME], 60_000)).code).toBe(0);
+      expect((await podman(['inspect', '--format', '{{.State.ExitCode}}', CP_NAME])).stdout.trim()).toBe('0');
+    } finally {
+      await podman(['rm', '-f', '-t', '0', CP_NAME]);
+      await podman(['volume', 'rm', '-f', volume]);
+    }
+  });
+
+  it('runs `meshlet demo` inside the image', { timeout: 300_000 }, async () => {
+    const r = await podman(['run', '--rm', '--network', 'host', IMAGE, 'demo', '--quiet', '-o', 'json', '--duration', '12s'], 280_000);
+    const start = r.stdout.indexOf('{');
+    expect(start, `${r.stdout}\n${r.stderr}`).toBeGreaterThanOrEqual(0);
+    const summary = JSON.parse(r.stdout.slice(start)) as { requests: number; processes: { started: number; leftRunning: number } };
+    expect(summary.requests).toBeGreaterThan(0);
+    expect(summary.processes).toMatchObject({ started: 9, leftRunning: 0 });
+    // The figures themselves are checked by test/demo.test.ts; a container on a busy machine may run slower.
+    expect(r.code === 0 || r.code === 1, r.stderr).toBe(true);
   });
 });
