@@ -11,6 +11,7 @@ import { formatViolation } from '../core/config/violation.js';
 import { parseDuration } from '../core/duration.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { makeSnapshot } from '../core/snapshot.js';
+import { startSelfRegistration, type SelfRegistration } from '../control-plane/discovery/self-registration.js';
 import { ControlPlaneClient } from '../sidecar/control-plane-client.js';
 import { Sidecar, type SidecarOptions } from '../sidecar/sidecar.js';
 import { createSidecarTelemetry } from '../core/telemetry/sidecar-observer.js';
@@ -34,6 +35,9 @@ interface SidecarArgs {
   headersTimeout: string;
   inboundMaxRequests: number;
   accessLog: string;
+  registerEtcd?: string;
+  registerConsul?: string;
+  registerTtl: string;
 }
 
 const hostPort = (flag: string, v: string): HostPort => {
@@ -80,6 +84,7 @@ function loadFile(file: string): ReturnType<typeof parseMeshConfig> {
 
 async function run(args: ArgumentsCamelCase<SidecarArgs>): Promise<void> {
   const log: Logger = createLogger('sidecar');
+  const registerTtlMs = duration('register-ttl', args.registerTtl);
   if (!args.config && !args.controlPlane) throw new Error('give --config FILE (standalone) or --control-plane URL');
   if (args.config && args.controlPlane) throw new Error('give either --config or --control-plane, not both');
 
@@ -176,13 +181,32 @@ async function run(args: ArgumentsCamelCase<SidecarArgs>): Promise<void> {
     client.start();
   }
 
+  // Users who already run etcd or Consul may register the instance there too (or instead).
+  let registration: SelfRegistration | undefined;
+  if (args.registerEtcd || args.registerConsul) {
+    const address = advertised(sidecar.addresses.inbound ?? formatHostPort(opts.inbound!), args.advertise);
+    registration = startSelfRegistration({
+      service: args.service,
+      id: args.id ?? `${args.service}-${address}`,
+      address,
+      labels,
+      ttlSeconds: Math.max(1, Math.round(registerTtlMs / 1000)),
+      etcdEndpoints: args.registerEtcd?.split(',').map((u) => u.trim()).filter(Boolean),
+      consulAgent: args.registerConsul,
+      log,
+    });
+  }
+
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'draining');
     // Deregister first, so peers stop sending before we stop accepting.
-    await client?.deregister().catch((e: Error) => log.warn({ err: e.message }, 'deregister failed'));
+    await Promise.all([
+      client?.deregister().catch((e: Error) => log.warn({ err: e.message }, 'deregister failed')),
+      registration?.stop().catch((e: Error) => log.warn({ err: e.message }, 'deregister from etcd/Consul failed')),
+    ]);
     stopWatching();
     await sidecar.drain();
     await client?.stop();
@@ -215,6 +239,9 @@ export const sidecarCommand: CommandModule<object, SidecarArgs> = {
       .option('drain-timeout', { type: 'string', default: '10s', describe: 'How long requests in flight may finish on SIGTERM' })
       .option('max-header-size', { type: 'number', default: 16 * 1024, describe: 'Largest request header block accepted (bytes); larger gets 431' })
       .option('headers-timeout', { type: 'string', default: '10s', describe: 'Time a client has to send its request headers (slowloris guard)' })
+      .option('register-etcd', { type: 'string', describe: 'Also register this instance in etcd (client URLs, comma-separated), under a lease' })
+      .option('register-consul', { type: 'string', describe: 'Also register this instance with a Consul agent (HOST:PORT or URL), with a TTL check' })
+      .option('register-ttl', { type: 'string', default: '10s', describe: 'Lease / TTL-check length for --register-etcd and --register-consul' })
       .option('access-log', { type: 'string', default: 'stdout', describe: 'Access log destination: stdout, off, or a FILE (one JSON line per request)' })
       .option('inbound-max-requests', { type: 'number', default: 1024, describe: 'Requests in flight to the local app before OVERFLOW' }) as unknown as Argv<SidecarArgs>,
   handler: async (args) => {
