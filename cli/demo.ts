@@ -55,8 +55,12 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     }
     const interrupt = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => {
-      if (interrupt.signal.aborted) return;
-      process.stderr.write(`\nmeshlet demo: ${signal}: stopping traffic and every process …\n`);
+      if (interrupt.signal.aborted) {
+        // A second Ctrl-C: stop now; the exit hook still kills every child.
+        process.stderr.write(`meshlet demo: ${signal} again: killing every process now\n`);
+        process.exit(130);
+      }
+      process.stderr.write(`\nmeshlet demo: ${signal}: stopping traffic and every process (again to force) …\n`);
       interrupt.abort();
     };
     process.on('SIGINT', onSignal);

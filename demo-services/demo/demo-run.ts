@@ -77,9 +77,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     if (ownDir) await rm(dataDir, { recursive: true, force: true });
     throw e;
   });
-  // If the demo itself dies, its children must not outlive it.
-  const onExit = () => topology.killAll();
-  process.once('exit', onExit);
 
   const instances = topology.users.map((u) => ({ instance: u.instance, version: u.version }));
   const byAddress = new Map(topology.users.map((u) => [u.inbound, u.instance]));
@@ -198,7 +195,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   display.release();
   display.note('stopping every process …');
   await topology.stop();
-  process.off('exit', onExit);
   if (ownDir) await rm(dataDir, { recursive: true, force: true });
   const pids = topology.children.map((c) => c.pid).filter((p): p is number => p !== undefined);
   return summarize({

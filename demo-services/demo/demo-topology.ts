@@ -91,6 +91,8 @@ export class DemoTopology {
   /** Starts everything, or stops what it started and throws with the failing process's last lines. */
   static async start(opts: DemoTopologyOptions): Promise<DemoTopology> {
     const t = new DemoTopology(opts);
+    // If the demo itself exits (a second Ctrl-C, a crash), its children must not outlive it.
+    process.once('exit', t.#killOnExit);
     try {
       await t.#start();
       return t;
@@ -232,6 +234,8 @@ export class DemoTopology {
     return String(body.version);
   }
 
+  readonly #killOnExit = (): void => this.killAll();
+
   /** Stops everything: orders' side first, the control plane last, so sidecars deregister cleanly. */
   async stop(graceMs = 5000): Promise<void> {
     const byName = (pred: (c: DemoChild) => boolean) => this.#children.filter(pred);
@@ -240,6 +244,7 @@ export class DemoTopology {
     await Promise.all(byName((c) => !isCp(c) && !isSidecar(c)).map((c) => c.stop(graceMs)));
     await Promise.all(byName(isSidecar).map((c) => c.stop(graceMs)));
     await Promise.all(byName(isCp).map((c) => c.stop(graceMs)));
+    process.off('exit', this.#killOnExit);
   }
 
   /** Last resort on process exit: kill whatever still runs, synchronously. */
