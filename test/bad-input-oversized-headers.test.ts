@@ -15,7 +15,7 @@ beforeAll(async () => {
     config: { services: { users: { endpoints: [{ address: up.address }] } } },
     args: ['--app', up.address, '--max-header-size', String(LIMIT)],
   });
-});
+}, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
 
 afterAll(async () => {
   closeClients();

@@ -14,7 +14,7 @@ beforeAll(async () => {
     config: { services: { users: { endpoints: [{ address: up.address }] } } },
     args: ['--app', up.address, '--headers-timeout', '1s'],
   });
-});
+}, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
 
 afterAll(async () => {
   closeClients();

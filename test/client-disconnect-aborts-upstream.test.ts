@@ -17,7 +17,7 @@ beforeAll(async () => {
     config: { services: { users: { endpoints: [{ address: up.address }], timeout: 0, circuitBreaker: { consecutiveFailures: 2 } } } },
     args: ['--app', up.address],
   });
-});
+}, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
 
 afterAll(async () => {
   await stopAll();

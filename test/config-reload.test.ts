@@ -21,7 +21,7 @@ beforeAll(async () => {
   a = await startUpstream({ id: 'a' });
   b = await startUpstream({ id: 'b' });
   sidecar = await startSidecar({ config: configWith(a) });
-});
+}, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
 
 afterAll(async () => {
   closeClients();
@@ -37,14 +37,14 @@ async function servedOnlyBy(...ids: string[]): Promise<void> {
     const seen = new Set<string>();
     for (let i = 0; i < 6; i++) seen.add(String((await call(sidecar.outbound, { host: 'users', path: '/probe' })).headers['x-upstream-id']));
     return [...seen].every((id) => ids.includes(id)) && seen.size === ids.length;
-  }, { timeoutMs: 10_000, what: `answers only from ${ids.join(', ')}` });
+  }, { timeoutMs: 30_000, what: `answers only from ${ids.join(', ')}` });
 }
 
 describe('config reload', () => {
   it('swaps endpoints under load without a failed request', async () => {
     let swapping = true;
     const failures: string[] = [];
-    const traffic = load({ total: 50_000, concurrency: 8, timeoutMs: 40_000, until: () => !swapping }, async (i) => {
+    const traffic = load({ total: 50_000, concurrency: 8, timeoutMs: 100_000, until: () => !swapping }, async (i) => {
       // GETs and POSTs with bodies, so some requests are mid-body when the config changes.
       const r = i % 3 === 0
         ? await call(sidecar.outbound, { host: 'users', path: `/w/${i}`, method: 'POST', body: 'p'.repeat(2_000) })
@@ -56,7 +56,7 @@ describe('config reload', () => {
     for (const ups of plan) {
       const v = await version();
       sidecar.writeConfig(configWith(...ups));
-      await waitFor(async () => (await version()) !== v, { timeoutMs: 10_000, what: 'config applied' });
+      await waitFor(async () => (await version()) !== v, { timeoutMs: 30_000, what: 'config applied' });
       await servedOnlyBy(...ups.map((u) => u.id));
     }
     swapping = false;
@@ -65,7 +65,7 @@ describe('config reload', () => {
     expect(errors).toEqual([]);
     expect(failures).toEqual([]);
     expect(results.length).toBeGreaterThan(100);
-  });
+  }, 150_000);
 
   it('finishes a request whose body was still arriving when its endpoint left the config', async () => {
     await servedOnlyBy('a');
@@ -75,7 +75,7 @@ describe('config reload', () => {
       rawExchange(sidecar.outbound, [`${method} /slow-body HTTP/1.1\r\nHost: users\r\nContent-Length: 10\r\nConnection: close\r\n\r\n12345`, '67890'], { gapMs: 2_000, timeoutMs: 15_000 }),
     );
     sidecar.writeConfig(configWith(b));
-    await waitFor(async () => (await version()) !== v, { timeoutMs: 10_000, what: 'config applied' });
+    await waitFor(async () => (await version()) !== v, { timeoutMs: 30_000, what: 'config applied' });
     for (const r of await Promise.all(slow)) {
       expect(r.status).toBe(200);
       // It finishes on the snapshot it started with.

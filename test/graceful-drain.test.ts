@@ -1,7 +1,7 @@
 // SIGTERM drains gracefully: /ready turns 503 at once, the listeners stop accepting, a slow request
 // in flight still completes, and the process exits 0. Past --drain-timeout it exits 0 anyway.
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stopAll } from './harness/process.js';
 import { call, closeClients, startSidecar } from './harness/sidecar.js';
 import { startUpstream, type Upstream } from './harness/upstream.js';
@@ -11,7 +11,10 @@ let up: Upstream;
 
 beforeAll(async () => {
   up = await startUpstream({ id: 'users' });
-});
+}, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
+
+// Each case starts its own sidecar (a process) and stops it.
+vi.setConfig({ testTimeout: 150_000 });
 
 afterAll(async () => {
   closeClients();

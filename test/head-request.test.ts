@@ -12,7 +12,7 @@ let sidecar: SidecarHandle;
 beforeAll(async () => {
   up = await startUpstream({ id: 'users' });
   sidecar = await startSidecar({ config: { services: { users: { endpoints: [{ address: up.address }] } } }, args: ['--app', up.address] });
-});
+}, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
 
 afterAll(async () => {
   closeClients();

@@ -3,10 +3,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { spawnMeshlet, stopAll } from './harness/process.js';
 
 afterAll(stopAll);
+
+// Each case starts a real meshlet process; on a loaded 2-core machine that alone can take tens of seconds.
+vi.setConfig({ testTimeout: 150_000 });
 
 async function startWith(text: string | undefined, extra: string[] = [], listeners = ['--outbound', '127.0.0.1:0', '--inbound', '127.0.0.1:0', '--admin', '127.0.0.1:0']): Promise<{ code: number | null; output: string; file: string }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-invalid-'));

@@ -12,7 +12,7 @@ let sidecar: SidecarHandle;
 beforeAll(async () => {
   upstreams = await Promise.all(['u1', 'u2', 'u3'].map((id) => spawnUpstream({ id })));
   sidecar = await startSidecar({ config: { services: { users: { endpoints: upstreams.map((u) => ({ address: u.address })) } } } });
-}, 60_000);
+}, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
 
 afterAll(async () => {
   closeClients();
@@ -26,7 +26,7 @@ describe('a killed endpoint', () => {
     let killedAt = -1;
     const failures: string[] = [];
     const served: Record<string, number> = {};
-    const run = load({ total: 1_500, concurrency: 8, timeoutMs: 45_000 }, async (i) => {
+    const run = load({ total: 1_500, concurrency: 8, timeoutMs: 90_000 }, async (i) => {
       // Some requests are slow, so the kill finds requests in flight on the victim.
       const headers: Record<string, string> = i % 10 === 0 ? { 'x-upstream-behaviour': JSON.stringify({ kind: 'delay', ms: 50 }) } : {};
       const r = await call(sidecar.outbound, { host: 'users', path: `/users/${i}`, headers });
@@ -51,5 +51,5 @@ describe('a killed endpoint', () => {
     const { body } = await sidecar.adminJson('/endpoints');
     const victimState = body.services.users.endpoints.find((e: { address: string }) => e.address === victim.address);
     expect(victimState.breaker).not.toBe('closed');
-  });
+  }, 150_000);
 });

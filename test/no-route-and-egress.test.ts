@@ -15,7 +15,7 @@ beforeAll(async () => {
   outside = await startUpstream({ id: 'outside' });
   const services = { users: { endpoints: [{ address: users.address }], hosts: ['users.mesh.test'] } };
   [closed, open] = await Promise.all([startSidecar({ config: { services } }), startSidecar({ config: { services, egress: { passthrough: true } } })]);
-});
+}, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
 
 afterAll(async () => {
   closeClients();

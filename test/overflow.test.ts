@@ -21,7 +21,7 @@ beforeAll(async () => {
     },
     args: ['--app', up.address, '--inbound-max-requests', '1'],
   });
-});
+}, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
 
 afterAll(async () => {
   closeClients();

@@ -23,7 +23,7 @@ beforeAll(async () => {
       },
     },
   });
-});
+}, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
 
 afterAll(async () => {
   closeClients();

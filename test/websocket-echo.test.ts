@@ -16,7 +16,7 @@ beforeAll(async () => {
     config: { services: { chat: { endpoints: [{ address: up.address }] } } },
     args: ['--app', up.address, '--upstream', 'chat=127.0.0.1:0'],
   });
-});
+}, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
 
 afterAll(async () => {
   await stopAll();

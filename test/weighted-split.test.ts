@@ -38,7 +38,7 @@ beforeAll(async () => {
       ],
     },
   });
-});
+}, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
 
 afterAll(async () => {
   closeClients();
@@ -48,7 +48,7 @@ afterAll(async () => {
 
 /** Sends N requests and counts which upstream answered each. */
 async function distribution(host: string, path: string, headers: Record<string, string> = {}): Promise<Record<string, number>> {
-  const { results, errors, started } = await load({ total: N, concurrency: 16, timeoutMs: 40_000 }, async () => {
+  const { results, errors, started } = await load({ total: N, concurrency: 16, timeoutMs: 100_000 }, async () => {
     const r = await call(sidecar.outbound, { host, path, headers });
     if (r.status !== 200) throw new Error(`status ${r.status}: ${r.text}`);
     return String(r.headers['x-upstream-id']);
@@ -80,21 +80,21 @@ describe('weighted split', () => {
     console.log('weighted-round-robin 3:1 →', c);
     within5(c.v1, N * 0.75);
     within5(c.v2, N * 0.25);
-  });
+  }, 120_000);
 
   it('weighted random sends 3:1 over 4,000 requests', async () => {
     const c = await distribution('users-random', '/x');
     console.log('random 3:1 →', c);
     expect(c.v1! + c.v2!).toBe(N);
     randomWithin(c.v1, 0.75);
-  });
+  }, 120_000);
 
   it('a 90/10 canary route splits across label subsets', async () => {
     const c = await distribution('users', '/api/users/1');
     console.log('canary 90/10 →', c);
     expect(c.v1! + c.v2!).toBe(N);
     randomWithin(c.v1, 0.9);
-  });
+  }, 120_000);
 
   it('a header match sends everything to the v2 subset', async () => {
     for (let i = 0; i < 20; i++) {

@@ -64,7 +64,7 @@ export async function startSidecar(opts: StartSidecarOptions): Promise<SidecarHa
     { env: opts.env },
   );
   const addressOf = async (listener: string): Promise<string> =>
-    String((await proc.waitForLog((l) => l.msg === 'listening' && l.listener === listener, 45_000)).address);
+    String((await proc.waitForLog((l) => l.msg === 'listening' && l.listener === listener, 90_000)).address);
 
   const outbound = await addressOf('outbound');
   const admin = await addressOf('admin');
@@ -77,7 +77,7 @@ export async function startSidecar(opts: StartSidecarOptions): Promise<SidecarHa
     const text = await r.text();
     return { status: r.status, body: text.startsWith('{') ? JSON.parse(text) : text };
   };
-  if (opts.waitReady !== false) await waitFor(async () => (await adminJson('/ready')).status === 200, { timeoutMs: 15_000, what: 'sidecar /ready' });
+  if (opts.waitReady !== false) await waitFor(async () => (await adminJson('/ready')).status === 200, { timeoutMs: 30_000, what: 'sidecar /ready' });
 
   return {
     proc,
