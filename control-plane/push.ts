@@ -155,13 +155,14 @@ export class SnapshotPusher {
     this.#current = next;
     this.#frame = Buffer.from(`id: ${next.hash}\nevent: snapshot\ndata: ${JSON.stringify(next)}\n\n`);
     let streams = 0;
-    for (const s of this.#sessions.values()) if (this.#send(s)) streams++;
+    const at = this.#wall().toISOString();
+    for (const s of this.#sessions.values()) if (this.#send(s, at)) streams++;
     this.#log.info({ version: next.version, hash: next.hash, streams }, 'snapshot pushed');
     this.#opts.onPushed?.(next, streams);
   }
 
   /** Sends the current snapshot unless this stream already has it. */
-  #send(s: Session): boolean {
+  #send(s: Session, at = this.#wall().toISOString()): boolean {
     const cur = this.#current;
     if (!s.stream || !cur || !this.#frame || s.received === cur.hash) return false;
     if (s.stream.writableLength > (this.#opts.maxBufferedBytes ?? 8 * 1024 * 1024)) {
@@ -172,7 +173,7 @@ export class SnapshotPusher {
     }
     s.stream.write(this.#frame);
     s.received = cur.hash;
-    s.sent = { hash: cur.hash, version: cur.version, at: this.#wall().toISOString() };
+    s.sent = { hash: cur.hash, version: cur.version, at };
     this.#opts.observer?.pushSent(s.id);
     return true;
   }
