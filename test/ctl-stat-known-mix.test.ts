@@ -39,7 +39,7 @@ beforeAll(async () => {
       const r = (await (await fetch(`${cp.url}/v1/sidecars`)).json()) as { sidecars: Array<{ id: string; adminAddress: string | null; status: string }> };
       return r.sidecars.filter((s) => s.adminAddress && s.status === 'synced').length === 2;
     },
-    { timeoutMs: 20_000, what: 'two synced sidecars' },
+    { timeoutMs: 45_000, what: 'two synced sidecars' },
   );
 });
 
