@@ -2,6 +2,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/log.js';
 import type { Snapshot } from '../core/snapshot.js';
@@ -124,6 +125,36 @@ describe('ControlPlaneClient', () => {
     const state = await sidecarState();
     expect(state?.sent).toBeNull();
     expect(applies).toBe(1);
+  });
+
+  it('applies only the newest of the snapshots that arrived while an apply was running', async () => {
+    await startCp();
+    await putConfig(CONFIG);
+    const applied: string[] = [];
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const received: string[] = [];
+    const log = pino({ level: 'debug' }, { write: (line: string) => void (JSON.parse(line).msg === 'snapshot received' && received.push(JSON.parse(line).hash as string)) });
+    const c = client(
+      async (s) => {
+        applied.push(s.version);
+        if (s.version === '1') await gate;
+        return { ok: true };
+      },
+      { log },
+    );
+    c.start();
+    await waitFor(() => applied.length === 1, { timeoutMs: 5000 });
+    // Two more versions arrive while version 1 is still being applied.
+    await putConfig(`${CONFIG}    timeout: 3s\n`);
+    await cp.pusher.settled();
+    await putConfig(`${CONFIG}    timeout: 4s\n`);
+    await cp.pusher.settled();
+    const v3 = cp.pusher.current!.hash;
+    await waitFor(() => received.includes(v3), { timeoutMs: 5000, what: 'version 3 received' });
+    release();
+    await waitFor(async () => (await sidecarState())?.status === 'synced', { timeoutMs: 5000 });
+    expect(applied).toEqual(['1', '3']);
   });
 
   it('fails over to the next URL when the first control plane is down', async () => {

@@ -97,8 +97,9 @@ export class ControlPlaneClient {
   /** Hash of the last snapshot received (SSE Last-Event-ID), applied or not. */
   #received: string | undefined;
   #applied: { hash: string; version: string } | undefined;
-  /** Snapshots are applied one at a time, in order. */
+  /** Snapshots are applied one at a time, in order; only the newest waiting one is applied. */
   #applyChain: Promise<void> = Promise.resolve();
+  #latest: SseEvent | undefined;
 
   constructor(opts: ControlPlaneClientOptions) {
     if (opts.urls.length === 0) throw new Error('ControlPlaneClient needs at least one control plane URL');
@@ -283,10 +284,14 @@ export class ControlPlaneClient {
   }
 
   #enqueue(base: string, ev: SseEvent): void {
+    this.#o.log.debug({ hash: ev.id }, 'snapshot received');
+    this.#latest = ev;
     this.#applyChain = this.#applyChain.then(() => this.#handle(base, ev)).catch((err: unknown) => this.#o.log.error({ err }, 'snapshot handling failed'));
   }
 
   async #handle(base: string, ev: SseEvent): Promise<void> {
+    // While a slow apply ran, a newer snapshot arrived: building this one would be wasted work.
+    if (ev !== this.#latest) return;
     let snap: unknown;
     try {
       snap = JSON.parse(ev.data);
