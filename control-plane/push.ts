@@ -88,6 +88,7 @@ export class SnapshotPusher {
   #dirty = false;
   #keepAlive: TimerHandle | undefined;
   #closed = false;
+  #idleWaiters: Array<() => void> = [];
 
   constructor(opts: SnapshotPusherOptions) {
     this.#opts = opts;
@@ -124,12 +125,16 @@ export class SnapshotPusher {
     }, this.#opts.coalesceMs ?? 10);
   }
 
-  /** Resolves once no regeneration is scheduled or running (tests, shutdown). */
+  /** Resolves once no regeneration is scheduled or running (registration waits on it; tests). */
   async settled(): Promise<void> {
-    while (this.#running || this.#timer !== undefined) {
-      if (this.#running) await this.#running;
-      else await new Promise<void>((r) => setImmediate(r));
-    }
+    if (!this.#running && this.#timer === undefined) return;
+    await new Promise<void>((r) => this.#idleWaiters.push(r));
+  }
+
+  #wakeIdleWaiters(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   async #run(): Promise<void> {
@@ -147,6 +152,7 @@ export class SnapshotPusher {
       }
     })().finally(() => {
       this.#running = undefined;
+      if (this.#timer === undefined) this.#wakeIdleWaiters();
     });
     return this.#running;
   }
@@ -250,6 +256,8 @@ export class SnapshotPusher {
   close(): void {
     this.#closed = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#wakeIdleWaiters();
     if (this.#keepAlive !== undefined) this.#clock.clearTimeout(this.#keepAlive);
     for (const s of this.#sessions.values()) s.stream?.end();
   }
