@@ -76,20 +76,20 @@ describe('access log', () => {
     await waitFor(() => countErr() === 3, { what: 'three error lines' });
     expect(countOk()).toBe(0);
 
-    // Ratio 0.5 after a reload: 400 successes log about half (6σ bounds: fails by chance ~1e-9).
+    // Ratio 0.5 after a reload: 200 successes log about half (mean 100, σ 7.1; 6σ bounds fail by chance ~1e-9).
     const applied = () => s.proc.logs.filter((l) => l.msg === 'config applied').length;
     const before = applied();
     const tmp = `${s.configFile}.tmp`;
     writeFileSync(tmp, meshConfig({ sampleRatio: 0.5 }));
     renameSync(tmp, s.configFile);
     await waitFor(() => applied() > before, { what: 'config reload' });
-    for (let i = 0; i < 400; i++) await call(s.outbound, { host: 'users', path: '/api/half' });
+    for (let i = 0; i < 200; i++) await call(s.outbound, { host: 'users', path: '/api/half' });
     // An error is always logged; once its line is out, every earlier line is too (one writer, in order).
     await call(s.outbound, { host: 'ghost', path: '/barrier' });
     await waitFor(() => countErr() === 4, { what: 'barrier line' });
     const half = countOk();
-    expect(half).toBeGreaterThan(140);
-    expect(half).toBeLessThan(260);
+    expect(half).toBeGreaterThan(57);
+    expect(half).toBeLessThan(143);
 
     // minStatus 500: successes never, errors still.
     const before2 = applied();
@@ -100,7 +100,7 @@ describe('access log', () => {
     await call(s.outbound, { host: 'ghost', path: '/barrier2' });
     await waitFor(() => countErr() === 5, { what: 'second barrier line' });
     expect(countOk()).toBe(half);
-  });
+  }, 120_000);
 
   it('appends to --access-log FILE instead of stdout', async () => {
     const file = path.join(dir, 'access.log');

@@ -51,8 +51,9 @@ afterAll(async () => {
 
 describe('meshlet ctl stat', () => {
   it('reports the request mix sent between its two samples, aggregated across sidecars', async () => {
-    const stat = spawnMeshlet(['ctl', 'stat', 'users', '--control-plane', cp.url, '--interval', '5s', '-o', 'json']);
-    // The first sample is taken: everything sent from now on falls inside the interval.
+    const stat = spawnMeshlet(['ctl', 'stat', 'users', '--control-plane', cp.url, '--interval', '10s', '-o', 'json']);
+    // The first sample is taken: everything sent from now on falls inside the interval (10 s: room for
+    // the burst below even on a loaded machine).
     await stat.waitForLine(/^sampled 2 sidecars/, 20_000);
     const fail500 = { 'x-upstream-behaviour': JSON.stringify({ kind: 'status', status: 500 }) };
     const sends: Array<Promise<number>> = [];
