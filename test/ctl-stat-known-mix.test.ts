@@ -61,17 +61,17 @@ describe('meshlet ctl stat', () => {
     for (let i = 0; i < 10; i++) sends.push(call(b.outbound, { host: 'users', path: `/api/u/${i}` }).then((r) => r.status));
     for (let i = 0; i < 10; i++) sends.push(call(b.outbound, { host: 'users', path: `/api/u/${i}`, headers: fail500 }).then((r) => r.status));
     const statuses = await Promise.all(sends);
-    expect(statuses.filter((s) => s === 200)).toHaveLength(40);
+    expect(statuses.filter((s) => s === 200), `statuses: ${statuses.join(' ')}`).toHaveLength(40);
     expect(statuses.filter((s) => s === 500)).toHaveLength(10);
 
-    expect(await stat.exited).toBe(0);
+    expect(await stat.exited, stat.output()).toBe(0);
     const report = JSON.parse(stat.lines.filter((l) => !l.startsWith('sampled')).join('\n')) as {
       interval: number;
       rows: Array<{ direction: string; service: string; route: string; requests: number; rps: number; successRate: number; p50: number; p95: number; p99: number; sidecars: number }>;
       unreachable: unknown[];
     };
     expect(report.unreachable).toEqual([]);
-    expect(report.rows).toHaveLength(1);
+    expect(report.rows, stat.output()).toHaveLength(1);
     const row = report.rows[0]!;
     expect(row).toMatchObject({ direction: 'outbound', service: 'users', route: 'users-api', requests: 50, successRate: 0.8, sidecars: 2 });
     expect(row.rps * report.interval).toBeCloseTo(50, 0);
