@@ -29,6 +29,8 @@ const { values: opt } = parseArgs({
     watchers: { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '20' },
     services: { type: 'string', default: '20' },
+    // Writes a V8 CPU profile of the control plane to this directory (open it in Chrome DevTools).
+    profile: { type: 'string' },
   },
 });
 
@@ -80,8 +82,8 @@ interface Proc {
   onLog?: (l: Record<string, unknown>) => void;
 }
 
-function spawnLogged(args: string[]): Proc {
-  const child = spawn(process.execPath, [MESHLET, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnLogged(args: string[], nodeArgs: string[] = []): Proc {
+  const child = spawn(process.execPath, [...nodeArgs, MESHLET, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   const proc: Proc = { child, logs };
   let partial = '';
@@ -134,7 +136,7 @@ async function main(): Promise<void> {
   const rounds = Number(opt.rounds);
   const services = Number(opt.services);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-bench-push-'));
-  const cp = spawnLogged(['control-plane', '--data-dir', path.join(dir, 'cp'), '--listen', '127.0.0.1:0', '--instance-ttl', '60s', '--history-limit', '1000']);
+  const cp = spawnLogged(['control-plane', '--data-dir', path.join(dir, 'cp'), '--listen', '127.0.0.1:0', '--instance-ttl', '60s', '--history-limit', '1000'], opt.profile ? ['--cpu-prof', '--cpu-prof-dir', opt.profile] : []);
   const listening = await waitFor(() => cp.logs.find((l) => l.msg === 'listening'), { timeoutMs: 30_000 });
   const base = `http://${String(listening.address)}`;
   let round = 0;
