@@ -27,7 +27,8 @@ async function sidecar(name: string, accessLog: object, flag: string): Promise<{
   const configFile = path.join(dir, `${name}.yaml`);
   writeFileSync(configFile, meshConfig(accessLog));
   const proc = spawnMeshlet(['sidecar', '--service', 'orders', '--config', configFile, '--outbound', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--data-dir', path.join(dir, name), '--access-log', flag]);
-  const outbound = String((await proc.waitForLog((l) => l.msg === 'listening' && l.listener === 'outbound')).address);
+  // Start-up on a loaded 2-core machine running other suites can take a while.
+  const outbound = String((await proc.waitForLog((l) => l.msg === 'listening' && l.listener === 'outbound', 60_000)).address);
   return { proc, outbound, configFile };
 }
 
