@@ -55,7 +55,7 @@ describe('access log', () => {
     const ok = await call(s.outbound, { host: 'users', path: '/api/users/7?token=secret', headers: { traceparent: `00-${traceId}-${'b'.repeat(16)}-01` } });
     expect(ok.status).toBe(200);
     expect((await call(s.outbound, { host: 'ghost', path: '/x', method: 'POST', body: 'hello' })).status).toBe(502);
-    await waitFor(() => accessLines(s.proc).length === 2, { what: 'two access lines' });
+    await waitFor(() => accessLines(s.proc).length === 2, { timeoutMs: 30_000, what: 'two access lines' });
     const [okLine, errLine] = accessLines(s.proc);
     expect(okLine).toMatchObject({ direction: 'outbound', method: 'GET', authority: 'users', path: '/api/users/7', status: 200, service: 'users', route: 'users-api', endpoint: users.address, attempts: 1, traceId });
     expect(okLine!.errorCode).toBeUndefined();
@@ -74,7 +74,7 @@ describe('access log', () => {
     // Ratio 0: 20 successes and 3 errors give exactly the 3 error lines.
     for (let i = 0; i < 20; i++) expect((await call(s.outbound, { host: 'users', path: '/api/ok' })).status).toBe(200);
     for (let i = 0; i < 3; i++) expect((await call(s.outbound, { host: 'ghost', path: '/' })).status).toBe(502);
-    await waitFor(() => countErr() === 3, { what: 'three error lines' });
+    await waitFor(() => countErr() === 3, { timeoutMs: 30_000, what: 'three error lines' });
     expect(countOk()).toBe(0);
 
     // Ratio 0.5 after a reload: 200 successes log about half (mean 100, σ 7.1; 6σ bounds fail by chance ~1e-9).
@@ -83,11 +83,11 @@ describe('access log', () => {
     const tmp = `${s.configFile}.tmp`;
     writeFileSync(tmp, meshConfig({ sampleRatio: 0.5 }));
     renameSync(tmp, s.configFile);
-    await waitFor(() => applied() > before, { what: 'config reload' });
+    await waitFor(() => applied() > before, { timeoutMs: 30_000, what: 'config reload' });
     for (let i = 0; i < 200; i++) await call(s.outbound, { host: 'users', path: '/api/half' });
     // An error is always logged; once its line is out, every earlier line is too (one writer, in order).
     await call(s.outbound, { host: 'ghost', path: '/barrier' });
-    await waitFor(() => countErr() === 4, { what: 'barrier line' });
+    await waitFor(() => countErr() === 4, { timeoutMs: 30_000, what: 'barrier line' });
     const half = countOk();
     expect(half).toBeGreaterThan(57);
     expect(half).toBeLessThan(143);
@@ -96,10 +96,10 @@ describe('access log', () => {
     const before2 = applied();
     writeFileSync(tmp, meshConfig({ sampleRatio: 1, minStatus: 500 }));
     renameSync(tmp, s.configFile);
-    await waitFor(() => applied() > before2, { what: 'config reload' });
+    await waitFor(() => applied() > before2, { timeoutMs: 30_000, what: 'config reload' });
     for (let i = 0; i < 10; i++) await call(s.outbound, { host: 'users', path: '/api/filtered' });
     await call(s.outbound, { host: 'ghost', path: '/barrier2' });
-    await waitFor(() => countErr() === 5, { what: 'second barrier line' });
+    await waitFor(() => countErr() === 5, { timeoutMs: 30_000, what: 'second barrier line' });
     expect(countOk()).toBe(half);
   }, 120_000);
 
@@ -119,7 +119,7 @@ describe('access log', () => {
         const l = text.split('\n').filter(Boolean);
         return l.length === 5 ? l.map((x) => JSON.parse(x) as Record<string, unknown>) : undefined;
       },
-      { what: 'five lines in the file' },
+      { timeoutMs: 30_000, what: 'five lines in the file' },
     );
     expect(lines.map((l) => l.path)).toEqual(['/api/f/0', '/api/f/1', '/api/f/2', '/api/f/3', '/api/f/4']);
     expect(accessLines(s.proc)).toEqual([]);

@@ -54,7 +54,7 @@ describe('meshlet ctl stat', () => {
     const stat = spawnMeshlet(['ctl', 'stat', 'users', '--control-plane', cp.url, '--interval', '10s', '-o', 'json']);
     // The first sample is taken: everything sent from now on falls inside the interval (10 s: room for
     // the burst below even on a loaded machine).
-    await stat.waitForLine(/^sampled 2 sidecars/, 20_000);
+    await stat.waitForLine(/^sampled 2 sidecars/, 45_000);
     const fail500 = { 'x-upstream-behaviour': JSON.stringify({ kind: 'status', status: 500 }) };
     const sends: Array<Promise<number>> = [];
     for (let i = 0; i < 30; i++) sends.push(call(a.outbound, { host: 'users', path: `/api/u/${i}` }).then((r) => r.status));
