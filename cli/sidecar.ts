@@ -146,9 +146,9 @@ async function run(args: ArgumentsCamelCase<SidecarArgs>): Promise<void> {
       clearTimeout(timer);
       timer = setTimeout(() => void applyFile(loadFile(file)), 100);
     };
-    const watcher = watch(path.dirname(path.resolve(file)), (_ev, name) => {
-      if (name === path.basename(file)) reload();
-    });
+    // Any change in the directory re-reads the file (unchanged content is a no-op: same hash). Not only
+    // events naming the file: Kubernetes ConfigMap volumes update by swapping a `..data` symlink.
+    const watcher = watch(path.dirname(path.resolve(file)), () => reload());
     process.on('SIGHUP', reload);
     stopWatching = () => {
       watcher.close();
