@@ -1,7 +1,7 @@
 // Editing the standalone config file reloads it under load without failing a request; a bad edit
 // is refused with a log line and the old config keeps serving; SIGHUP reloads too (here for a file
 // reached through a symlink whose target lives elsewhere, which the directory watcher cannot see).
-import { mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -102,6 +102,27 @@ describe('config reload', () => {
     }
     const ready = await sidecar.adminJson('/ready');
     expect(ready.status).toBe(200);
+  });
+
+  it('reloads a Kubernetes ConfigMap-style update (atomic swap of a ..data symlink)', async () => {
+    // The layout a ConfigMap volume has: mesh.yaml -> ..data/mesh.yaml, ..data -> ..v1 (a directory).
+    const dir = path.dirname(sidecar.configFile);
+    for (const [v, up] of [['..v1', a], ['..v2', b]] as const) {
+      mkdirSync(path.join(dir, v));
+      writeFileSync(path.join(dir, v, 'mesh.yaml'), stringify(configWith(up)));
+    }
+    symlinkSync('..v1', path.join(dir, '..data'));
+    symlinkSync('..data/mesh.yaml', `${sidecar.configFile}.link`);
+    renameSync(`${sidecar.configFile}.link`, sidecar.configFile);
+    await servedOnlyBy('a');
+    const v = await version();
+    symlinkSync('..v2', path.join(dir, '..data_tmp'));
+    renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+    await waitFor(async () => (await version()) !== v, { timeoutMs: 30_000, what: 'config applied after the ..data swap' });
+    await servedOnlyBy('b');
+    // Back to a plain file for the next case.
+    sidecar.writeConfig(configWith(a));
+    await servedOnlyBy('a');
   });
 
   it('reloads on SIGHUP', async () => {
