@@ -152,7 +152,9 @@ export class SnapshotPusher {
       }
     })().finally(() => {
       this.#running = undefined;
-      if (this.#timer === undefined) this.#wakeIdleWaiters();
+      // A change that landed between the loop's last check and here must not be lost.
+      if (this.#dirty && !this.#closed) this.invalidate();
+      else if (this.#timer === undefined) this.#wakeIdleWaiters();
     });
     return this.#running;
   }
