@@ -214,6 +214,9 @@ async function run(args: ArgumentsCamelCase<SidecarArgs>): Promise<void> {
     log.info('stopped');
     process.exit(0);
   };
+  // With a control plane there is no file to re-read, but SIGHUP's default action would kill the
+  // sidecar without a drain (e.g. when the terminal that started it closes).
+  if (!args.config) process.on('SIGHUP', () => log.info('SIGHUP ignored: the config comes from the control plane'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }
