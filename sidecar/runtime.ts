@@ -26,6 +26,8 @@ export interface Runtime {
   readonly routes: RouteTable;
   readonly services: ReadonlyMap<string, ServiceRuntime>;
   readonly pools: ReadonlySet<UpstreamPool>;
+  /** Retry budgets by route, handed on to the next runtime like endpoint state. */
+  readonly budgets: ReadonlyMap<string, RetryBudget>;
 }
 
 export interface RuntimeDeps {
@@ -57,6 +59,16 @@ export function buildRuntime(snapshot: Readonly<Snapshot>, previous: Runtime | u
     return b;
   };
 
+  // A budget outlives snapshots while its route and numbers stay the same: a config push or discovery
+  // update during an outage must not hand out a fresh allowance of retries.
+  const budgets = new Map<string, RetryBudget>();
+  const budgetFor = (route: string, addressed: string, p: RetryPolicy): RetryBudget => {
+    const key = `${addressed}/${route}|${p.budgetRatio}|${p.budgetMinPerSecond}|${p.budgetWindowMs}`;
+    const b = budgets.get(key) ?? previous?.budgets.get(key) ?? new RetryBudget({ ratio: p.budgetRatio, minPerSecond: p.budgetMinPerSecond, windowMs: p.budgetWindowMs }, deps.clock);
+    budgets.set(key, b);
+    return b;
+  };
+
   const stack = (name: string, addressed: string, backendList: ReadonlyArray<{ service: string; subset: Readonly<Record<string, string>> | null; weight: number }>, timeoutMs: number | null, retryPolicy: RetryPolicy | null): Handler => {
     // The first backend's service gives the defaults a route does not override.
     const primary = services.get(backendList[0]!.service)!.config;
@@ -73,7 +85,7 @@ export function buildRuntime(snapshot: Readonly<Snapshot>, previous: Runtime | u
       timeout(timeoutMs ?? primary.timeoutMs, deps.clock), // total deadline, retries included
       retry({
         policy,
-        budget: new RetryBudget({ ratio: policy.budgetRatio, minPerSecond: policy.budgetMinPerSecond, windowMs: policy.budgetWindowMs }, deps.clock),
+        budget: budgetFor(name, addressed, policy),
         clock: deps.clock,
         observer: deps.observer,
         service: addressed,
@@ -112,5 +124,5 @@ export function buildRuntime(snapshot: Readonly<Snapshot>, previous: Runtime | u
 
   const pools = new Set<UpstreamPool>();
   for (const s of services.values()) for (const e of s.endpoints) pools.add(e.pool);
-  return Object.freeze({ snapshot, config, routes: new RouteTable(hosts, byService, byHost), services, pools });
+  return Object.freeze({ snapshot, config, routes: new RouteTable(hosts, byService, byHost), services, pools, budgets });
 }
