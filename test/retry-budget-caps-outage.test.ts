@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll } from './harness/process.js';
 import { call, closeClients, load, metricSum, startSidecar, type SidecarHandle } from './harness/sidecar.js';
+import { waitFor } from './harness/wait.js';
 import { startUpstream, type Upstream } from './harness/upstream.js';
 
 const REQUESTS = 1_000;
@@ -15,6 +16,18 @@ const FLOOR = MIN_PER_SECOND * WINDOW_S;
 let down: Upstream[];
 let refusedAddress: string;
 let sidecar: SidecarHandle;
+let retry: object;
+// Breakers off (a huge threshold): the point is what retries alone would do to a failing backend.
+const circuitBreaker = { consecutiveFailures: 1_000_000 };
+/** The config; `extra` adds unrelated services, so a reload changes the snapshot but not these routes. */
+const meshConfig = (extra: Record<string, object> = {}): object => ({
+  services: {
+    users: { endpoints: down.map((u) => ({ address: u.address })), retry, circuitBreaker },
+    ledger: { endpoints: [{ address: refusedAddress }], retry, circuitBreaker },
+    outage: { endpoints: down.map((u) => ({ address: u.address })), retry, circuitBreaker },
+    ...extra,
+  },
+});
 
 beforeAll(async () => {
   down = await Promise.all(['d1', 'd2'].map((id) => startUpstream({ id, behaviour: { kind: 'status', status: 503 } })));
@@ -22,17 +35,8 @@ beforeAll(async () => {
   const closed = await startUpstream({ id: 'gone' });
   refusedAddress = closed.address;
   await closed.close();
-  const retry = { attempts: 3, on: ['connect-failure', 'reset', '503'], backoff: { base: '1ms', max: '2ms' }, budget: { ratio: RATIO, minPerSecond: MIN_PER_SECOND, window: `${WINDOW_S}s` } };
-  // Breakers off (a huge threshold): the point is what retries alone would do to a failing backend.
-  const circuitBreaker = { consecutiveFailures: 1_000_000 };
-  sidecar = await startSidecar({
-    config: {
-      services: {
-        users: { endpoints: down.map((u) => ({ address: u.address })), retry, circuitBreaker },
-        ledger: { endpoints: [{ address: refusedAddress }], retry, circuitBreaker },
-      },
-    },
-  });
+  retry = { attempts: 3, on: ['connect-failure', 'reset', '503'], backoff: { base: '1ms', max: '2ms' }, budget: { ratio: RATIO, minPerSecond: MIN_PER_SECOND, window: `${WINDOW_S}s` } };
+  sidecar = await startSidecar({ config: meshConfig() });
 }, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
 
 afterAll(async () => {
@@ -42,12 +46,34 @@ afterAll(async () => {
 });
 
 describe('retry budget under a full outage', () => {
+  it('is not refilled by config reloads during the outage', async () => {
+    const before = (await Promise.all(down.map((u) => u.stats()))).reduce((n, s) => n + s.requests, 0);
+    const started = Date.now();
+    const rounds = 5;
+    const perRound = 200;
+    for (let round = 1; round <= rounds; round++) {
+      const v = (await sidecar.adminJson('/config')).body.version;
+      // An unrelated change (as a control-plane push or a discovery update would bring).
+      sidecar.writeConfig(meshConfig({ [`unrelated-${round}`]: { endpoints: [{ address: '127.0.0.1:9' }] } }));
+      await waitFor(async () => (await sidecar.adminJson('/config')).body.version !== v, { timeoutMs: 30_000, what: 'reload applied' });
+      const { errors } = await load({ total: perRound, concurrency: 8, timeoutMs: 60_000 }, async (i) => (await call(sidecar.outbound, { host: 'outage', path: `/o/${round}/${i}` })).status);
+      expect(errors).toEqual([]);
+    }
+    const attempts = (await Promise.all(down.map((u) => u.stats()))).reduce((n, s) => n + s.requests, 0) - before;
+    const requests = rounds * perRound;
+    // The floor is granted once per window: once more for each window the test outlasts (a loaded machine).
+    const bound = requests * (1 + RATIO) + FLOOR * Math.ceil((Date.now() - started) / (WINDOW_S * 1000));
+    console.log(`${requests} requests over ${rounds} reloads → ${attempts} upstream attempts (bound ${bound})`);
+    expect(attempts).toBeLessThanOrEqual(bound);
+  }, 150_000);
+
   it('keeps upstream attempts within requests × (1 + ratio) + floor when every answer is 503', async () => {
+    const before = (await Promise.all(down.map((u) => u.stats()))).reduce((n, s) => n + s.requests, 0);
     const { results, errors, started } = await load({ total: REQUESTS, concurrency: 8, timeoutMs: 90_000 }, async (i) => (await call(sidecar.outbound, { host: 'users', path: `/u/${i}` })).status);
     expect(errors).toEqual([]);
     expect(started).toBe(REQUESTS);
     expect(results.every((s) => s === 503)).toBe(true);
-    const attempts = (await Promise.all(down.map((u) => u.stats()))).reduce((n, s) => n + s.requests, 0);
+    const attempts = (await Promise.all(down.map((u) => u.stats()))).reduce((n, s) => n + s.requests, 0) - before;
     const bound = REQUESTS * (1 + RATIO) + FLOOR;
     console.log(`${REQUESTS} requests → ${attempts} upstream attempts (bound ${bound}; without a budget ${REQUESTS * 3})`);
     expect(attempts).toBeLessThanOrEqual(bound);
