@@ -1,16 +1,38 @@
 #!/usr/bin/env node
 // The one executable. Each subcommand lives in its own file; every flag has a MESHLET_* twin
-// (yargs .env('MESHLET'): --control-plane ⇔ MESHLET_CONTROL_PLANE).
-import yargs from 'yargs';
+// (--control-plane ⇔ MESHLET_CONTROL_PLANE). Flags given on the command line win over the variables.
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { controlPlaneCommand } from './control-plane.js';
 import { ctlCommand } from './ctl.js';
 import { demoCommand } from './demo.js';
 import { sidecarCommand } from './sidecar.js';
 
+const ENV_PREFIX = 'MESHLET_';
+const camel = (s: string): string => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+
+/**
+ * yargs' .env() feeds every MESHLET_* variable to every command, so strict mode would refuse a
+ * container's MESHLET_INBOUND when it runs `control-plane`. Instead, before validation, keep only
+ * the variables that are options of the command being run; a misspelt flag on the command line
+ * is still refused.
+ */
+function envTwins(argv: Record<string, unknown>, y: Argv): void {
+  const known = Object.keys((y as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key);
+  const options = new Set(known.flatMap((k) => [k, camel(k)]));
+  for (const name of Object.keys(process.env)) {
+    if (!name.startsWith(ENV_PREFIX)) continue;
+    const flag = name.slice(ENV_PREFIX.length).toLowerCase().replace(/_/g, '-');
+    if (options.has(flag)) continue;
+    delete argv[flag];
+    delete argv[camel(flag)];
+  }
+}
+
 await yargs(hideBin(process.argv))
   .scriptName('meshlet')
   .env('MESHLET')
+  .middleware(envTwins as never, true)
   .command(sidecarCommand)
   .command(controlPlaneCommand)
   .command(ctlCommand)

@@ -11,7 +11,7 @@ import { formatViolation } from '../core/config/violation.js';
 import { parseDuration } from '../core/duration.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { makeSnapshot } from '../core/snapshot.js';
-import { startSelfRegistration, type SelfRegistration } from '../control-plane/discovery/self-registration.js';
+import type { SelfRegistration } from '../control-plane/discovery/self-registration.js';
 import { ControlPlaneClient } from '../sidecar/control-plane-client.js';
 import { Sidecar, type SidecarOptions } from '../sidecar/sidecar.js';
 import { createSidecarTelemetry } from '../core/telemetry/sidecar-observer.js';
@@ -185,6 +185,8 @@ async function run(args: ArgumentsCamelCase<SidecarArgs>): Promise<void> {
   let registration: SelfRegistration | undefined;
   if (args.registerEtcd || args.registerConsul) {
     const address = advertised(sidecar.addresses.inbound ?? formatHostPort(opts.inbound!), args.advertise);
+    // Loaded only when asked for: the etcd and Consul clients cost ~1.5 s of start-up CPU.
+    const { startSelfRegistration } = await import('../control-plane/discovery/self-registration.js');
     registration = startSelfRegistration({
       service: args.service,
       id: args.id ?? `${args.service}-${address}`,
