@@ -26,7 +26,8 @@ beforeAll(async () => {
   await writeFile(
     config,
     stringify({
-      services: { users: { endpoints: [{ address: users.address }], retry: { attempts: 1 } } },
+      // No retries and no ejection: the 500s must reach the figures as sent, not trip a breaker into 503s.
+      services: { users: { endpoints: [{ address: users.address }], retry: { attempts: 1 }, circuitBreaker: { consecutiveFailures: 1000 } } },
       routes: [{ name: 'users-api', match: { service: 'users', pathPrefix: '/api/' }, backends: [{ service: 'users' }] }],
     }),
   );
@@ -62,7 +63,7 @@ describe('meshlet ctl stat', () => {
     for (let i = 0; i < 10; i++) sends.push(call(b.outbound, { host: 'users', path: `/api/u/${i}`, headers: fail500 }).then((r) => r.status));
     const statuses = await Promise.all(sends);
     expect(statuses.filter((s) => s === 200), `statuses: ${statuses.join(' ')}`).toHaveLength(40);
-    expect(statuses.filter((s) => s === 500)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 500), `statuses: ${statuses.join(' ')}`).toHaveLength(10);
 
     expect(await stat.exited, stat.output()).toBe(0);
     const report = JSON.parse(stat.lines.filter((l) => !l.startsWith('sampled')).join('\n')) as {
