@@ -402,8 +402,12 @@ async function main(): Promise<void> {
     const fp = rows.find((r) => r.target === 'fastify-proxy');
     if (m) {
       lines.push('', 'Targets (meshlet, access log off):');
-      if (hp) lines.push(`- CPU/req ≤ 0.6× node-http-proxy: ${fmt(m.cpu32, 1)} / ${fmt(hp.cpu32, 1)} = ${fmt(m.cpu32! / hp.cpu32!, 2)}× → ${m.cpu32! <= 0.6 * hp.cpu32! ? 'met' : 'MISSED'}`);
-      if (fp) lines.push(`- CPU/req below @fastify/http-proxy: ${fmt(m.cpu32, 1)} vs ${fmt(fp.cpu32, 1)} µs → ${m.cpu32! < fp.cpu32! ? 'met' : 'MISSED'}`);
+      // Per-round ratios as well: on a shared machine the load moves every target between rounds,
+      // and a ratio within one round cancels much of that.
+      const roundRatio = (other: TargetName): number =>
+        median(pick('meshlet', 32).map((s) => s.cpuUsPerReq! / (pick(other, 32).find((o) => o.round === s.round)?.cpuUsPerReq ?? NaN)));
+      if (hp) lines.push(`- CPU/req ≤ 0.6× node-http-proxy: ${fmt(m.cpu32, 1)} / ${fmt(hp.cpu32, 1)} = ${fmt(m.cpu32! / hp.cpu32!, 2)}× (median of per-round ratios ${fmt(roundRatio('http-proxy'), 2)}×) → ${m.cpu32! <= 0.6 * hp.cpu32! ? 'met' : 'MISSED'}`);
+      if (fp) lines.push(`- CPU/req below @fastify/http-proxy: ${fmt(m.cpu32, 1)} vs ${fmt(fp.cpu32, 1)} µs (median of per-round ratios ${fmt(roundRatio('fastify-proxy'), 2)}×) → ${m.cpu32! < fp.cpu32! ? 'met' : 'MISSED'}`);
       lines.push(`- added p50 at 1 connection ≤ 80 µs: ${fmt(m.addedP50_1)} µs → ${m.addedP50_1! <= 80 ? 'met' : 'MISSED'}`);
       lines.push(`- peak RSS ≤ 80 MB: ${fmt(m.peakRssMb, 1)} MB → ${m.peakRssMb! <= 80 ? 'met' : 'MISSED'}`);
     }
