@@ -1,12 +1,20 @@
 #!/usr/bin/env node
 // The one executable. Each subcommand lives in its own file; every flag has a MESHLET_* twin
 // (--control-plane ⇔ MESHLET_CONTROL_PLANE). Flags given on the command line win over the variables.
-import yargs, { type Argv } from 'yargs';
+import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { controlPlaneCommand } from './control-plane.js';
-import { ctlCommand } from './ctl.js';
-import { demoCommand } from './demo.js';
-import { sidecarCommand } from './sidecar.js';
+
+// Only the subcommand being run is loaded: a sidecar does not pay (in start-up time and memory)
+// for the control plane's etcd/gRPC client or the demo. `meshlet --help` loads them all.
+const COMMANDS: Record<string, () => Promise<CommandModule<any, any>>> = {
+  sidecar: async () => (await import('./sidecar.js')).sidecarCommand,
+  'control-plane': async () => (await import('./control-plane.js')).controlPlaneCommand,
+  ctl: async () => (await import('./ctl.js')).ctlCommand,
+  demo: async () => (await import('./demo.js')).demoCommand,
+};
+const args = hideBin(process.argv);
+const chosen = args[0] !== undefined && Object.hasOwn(COMMANDS, args[0]) ? [args[0]] : Object.keys(COMMANDS);
+const commands = await Promise.all(chosen.map((name) => COMMANDS[name]!()));
 
 const ENV_PREFIX = 'MESHLET_';
 const camel = (s: string): string => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
@@ -29,14 +37,11 @@ function envTwins(argv: Record<string, unknown>, y: Argv): void {
   }
 }
 
-await yargs(hideBin(process.argv))
+await yargs(args)
   .scriptName('meshlet')
   .env('MESHLET')
   .middleware(envTwins as never, true)
-  .command(sidecarCommand)
-  .command(controlPlaneCommand)
-  .command(ctlCommand)
-  .command(demoCommand)
+  .command(commands)
   .demandCommand(1, 'name a subcommand: sidecar, control-plane, ctl or demo')
   .strict()
   .help()
