@@ -156,6 +156,11 @@ async function run(args: ArgumentsCamelCase<SidecarArgs>): Promise<void> {
     };
   }
 
+  // With a control plane there is no file to re-read, but SIGHUP's default action would kill the
+  // sidecar without a drain (e.g. when the terminal that started it closes). Installed before the
+  // listeners announce themselves, so a signal sent after "listening" always finds it.
+  if (!args.config) process.on('SIGHUP', () => log.info('SIGHUP ignored: the config comes from the control plane'));
+
   await sidecar.start();
 
   if (args.controlPlane) {
@@ -216,9 +221,6 @@ async function run(args: ArgumentsCamelCase<SidecarArgs>): Promise<void> {
     log.info('stopped');
     process.exit(0);
   };
-  // With a control plane there is no file to re-read, but SIGHUP's default action would kill the
-  // sidecar without a drain (e.g. when the terminal that started it closes).
-  if (!args.config) process.on('SIGHUP', () => log.info('SIGHUP ignored: the config comes from the control plane'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }
