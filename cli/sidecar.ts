@@ -164,12 +164,13 @@ async function run(args: ArgumentsCamelCase<SidecarArgs>): Promise<void> {
   await sidecar.start();
 
   if (args.controlPlane) {
-    const inbound = sidecar.addresses.inbound ?? formatHostPort(opts.inbound!);
-    const address = advertised(inbound, args.advertise);
+    // Without an app behind it the sidecar serves no inbound traffic: it watches config, but is no endpoint.
+    const inbound = sidecar.addresses.inbound;
+    const address = inbound === undefined ? null : advertised(inbound, args.advertise);
     client = new ControlPlaneClient({
       urls: args.controlPlane.split(',').map((u) => u.trim()).filter(Boolean),
       token: args.token,
-      sidecarId: args.id ?? `${args.service}-${address}`,
+      sidecarId: args.id ?? `${args.service}-${address ?? `client-${sidecar.addresses.outbound ?? process.pid}`}`,
       service: args.service,
       instance: { address, labels },
       adminAddress: sidecar.addresses.admin ?? '',
@@ -189,7 +190,8 @@ async function run(args: ArgumentsCamelCase<SidecarArgs>): Promise<void> {
   // Users who already run etcd or Consul may register the instance there too (or instead).
   let registration: SelfRegistration | undefined;
   if (args.registerEtcd || args.registerConsul) {
-    const address = advertised(sidecar.addresses.inbound ?? formatHostPort(opts.inbound!), args.advertise);
+    if (sidecar.addresses.inbound === undefined) throw new Error('--register-etcd / --register-consul need --app: without an app behind it this sidecar is no endpoint');
+    const address = advertised(sidecar.addresses.inbound, args.advertise);
     // Loaded only when asked for: the etcd and Consul clients cost ~1.5 s of start-up CPU.
     const { startSelfRegistration } = await import('../control-plane/discovery/self-registration.js');
     registration = startSelfRegistration({

@@ -42,7 +42,7 @@ const hostPort = z
 const registrationBody = z.strictObject({
   id: z.string().regex(SIDECAR_ID, 'expected 1-253 characters of A-Z a-z 0-9 . _ : @ - [ ]'),
   service: z.string().regex(SERVICE_NAME, 'expected a lower-case DNS-style service name'),
-  address: hostPort,
+  address: hostPort.nullable().default(null),
   labels: z.record(z.string().min(1).max(63), z.string().max(253)).default({}),
   adminAddress: hostPort,
 });
@@ -189,7 +189,7 @@ export class ControlPlaneApi {
       const endpoints = [
         ...(def?.endpoints ?? []).map((e) => ({ address: e.address, weight: e.weight ?? 1, labels: e.labels ?? {}, source: 'static', health: 'unchecked' })),
         ...instances
-          .filter((i) => i.service === name)
+          .filter((i) => i.service === name && i.address !== null)
           .map((i) => ({ address: i.address, weight: 1, labels: i.labels, source: 'registered', health: 'up', sidecar: i.id, lastHeartbeatAt: i.lastHeartbeatAt })),
         ...(discovered.get(name) ?? []).map((e) => ({ address: e.address, weight: e.weight, labels: e.labels, source: e.source, health: e.stale ? 'stale' : 'up' })),
       ];

@@ -30,7 +30,7 @@ export function generate(input: GenerateInput): Snapshot {
       records.push(r);
     };
     for (const i of input.instances) {
-      if (i.service === service) add({ address: i.address, weight: 1, labels: { ...i.labels }, source: 'registered' });
+      if (i.service === service && i.address !== null) add({ address: i.address, weight: 1, labels: { ...i.labels }, source: 'registered' });
     }
     for (const r of input.discovered.get(service) ?? []) add({ ...r, labels: { ...r.labels } });
     // Instances of services the config does not name get no snapshot entry: nothing could route to them.

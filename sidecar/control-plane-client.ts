@@ -19,7 +19,7 @@ export interface ControlPlaneClientOptions {
   sidecarId: string;
   service: string;
   /** Inbound address peers should call, and the instance's labels. */
-  instance: { address: string; labels: Record<string, string> };
+  instance: { address: string | null; labels: Record<string, string> };
   adminAddress: string;
   /** The last APPLIED snapshot is persisted here as snapshot.json. */
   dataDir: string;

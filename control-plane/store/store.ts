@@ -31,8 +31,8 @@ export interface InstanceRegistration {
   /** Stable per sidecar (the sidecar derives it from service + inbound address unless given). */
   id: string;
   service: string;
-  /** host:port peers should call (the sidecar's inbound listener). */
-  address: string;
+  /** host:port peers should call (the sidecar's inbound listener); null for a sidecar with no app behind it (a client only), which watches config but is no endpoint. */
+  address: string | null;
   labels: Record<string, string>;
   /** host:port of the sidecar's admin listener. */
   adminAddress: string;
