@@ -23,6 +23,12 @@ export function isBodyless(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] === undefined && (cl === undefined || cl === '0');
 }
 
+function declaredLength(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
 export function runExchange(
   handler: Handler,
   req: IncomingMessage,
@@ -48,8 +54,9 @@ export function runExchange(
       status: res.headersSent ? res.statusCode : 499,
       info,
       durationMs: performance.now() - startedAt,
-      bytesIn: socket.bytesRead - readAtStart,
-      bytesOut: socket.bytesWritten - writtenAtStart,
+      // Body bytes: the declared lengths; a chunked body falls back to the socket's count (headers included).
+      bytesIn: declaredLength(req.headers['content-length']) ?? (meshReq.bodyless ? 0 : socket.bytesRead - readAtStart),
+      bytesOut: declaredLength(res.getHeader('content-length')) ?? socket.bytesWritten - writtenAtStart,
     });
   });
   const ctx: RequestContext = { signal: ac.signal, deadline: Infinity, attempt: 1, info, telemetry };

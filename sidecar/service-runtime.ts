@@ -93,6 +93,7 @@ export function buildServiceRuntime(
   }
   // Endpoints that left the set give their ejection back to the shared cap.
   for (const gone of old.values()) gone.breaker.dispose();
+  for (const e of previous?.endpoints ?? []) if (!records.has(e.address)) deps.observer.endpointRemoved(config.name, e.address);
   cap.total = endpoints.length;
   runtime = new ServiceRuntime(config, endpoints, cap);
   deps.observer.endpoints(config.name, endpoints.length, runtime.ejectedCount());

@@ -42,6 +42,8 @@ export interface SidecarObserver {
   retryBudgetExhausted(service: string, route: string): void;
   breakerTransition(service: string, endpoint: string, from: BreakerState, to: BreakerState): void;
   overflow(service: string, kind: 'requests' | 'pending'): void;
+  /** An endpoint left the service's set: its per-endpoint series go away. */
+  endpointRemoved(service: string, endpoint: string): void;
   endpoints(service: string, total: number, ejected: number): void;
   configApplied(version: string, hash: string): void;
   configRefused(version: string, reason: string): void;
@@ -65,6 +67,7 @@ export const noopObserver: SidecarObserver = {
   retryBudgetExhausted: () => {},
   breakerTransition: () => {},
   overflow: () => {},
+  endpointRemoved: () => {},
   endpoints: () => {},
   configApplied: () => {},
   configRefused: () => {},

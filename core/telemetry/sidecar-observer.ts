@@ -86,6 +86,7 @@ export function createSidecarObserver(opts: SidecarObserverOptions): ObservedSid
     retryBudgetExhausted: (svc, route) => metrics.retryBudgetExhausted(svc, route),
     breakerTransition: (svc: string, endpoint: string, from: BreakerState, to: BreakerState) => metrics.breakerTransition(svc, endpoint, from, to),
     overflow: (svc, kind) => metrics.overflow(svc, kind),
+    endpointRemoved: (svc, endpoint) => metrics.endpointRemoved(svc, endpoint),
     endpoints: (svc, total, ejected) => metrics.endpoints(svc, total, ejected),
     configApplied: (version, hash) => metrics.configApplied(version, hash),
     configRefused: () => metrics.configRefused(),
