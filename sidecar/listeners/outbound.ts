@@ -12,6 +12,8 @@ import { isBodyless, runExchange } from '../exchange.js';
 import { addForwardedHeaders, requestHeadersForUpstream } from '../headers.js';
 import type { Runtime } from '../runtime.js';
 import type { EgressAgent } from '../upstream/upstream-pool.js';
+import { AttemptSignal } from '../upstream/attempt-signal.js';
+import { DEFAULTS } from '../../core/config/normalize.js';
 import { relayUpgrade } from './upgrade.js';
 
 export interface OutboundDeps {
@@ -66,14 +68,37 @@ function resolveHandler(rt: Runtime | undefined, fixedService: string | undefine
   if (rt.config.egressPassthrough) {
     info.service = 'egress';
     info.route = 'passthrough';
-    return (r, ctx) => {
-      const headers = { ...r.headers };
-      ctx.info.endpoint = r.authority;
-      ctx.telemetry?.attemptStarted(ctx.attempt, r.authority, headers);
-      return deps.egress.forward(r, headers, ctx.signal);
-    };
+    return egressHandler(deps);
   }
   return meshError('NO_ROUTE', `"${t.hostname}" is no mesh service and egress passthrough is off`, { host: t.hostname });
+}
+
+// Hosts outside the mesh get the default service deadline too: a hanging external host must not hold
+// the caller's request (and a pooled connection) forever.
+function egressHandler(deps: OutboundDeps): Handler {
+  return async (r, ctx) => {
+    const headers = { ...r.headers };
+    ctx.info.endpoint = r.authority;
+    const attempt = ctx.telemetry?.attemptStarted(ctx.attempt, r.authority, headers);
+    const signal = new AttemptSignal();
+    const onClientAbort = (): void => signal.abort(ctx.signal.reason);
+    ctx.signal.addEventListener('abort', onClientAbort);
+    const done = (): void => ctx.signal.removeEventListener('abort', onClientAbort);
+    const timer = setTimeout(() => signal.abort(meshError('UPSTREAM_TIMEOUT', `no response from ${r.authority} within ${DEFAULTS.timeoutMs}ms (egress)`, { endpoint: r.authority })), DEFAULTS.timeoutMs);
+    try {
+      const res = await deps.egress.forward(r, headers, signal);
+      clearTimeout(timer);
+      attempt?.end(res.status, undefined);
+      if (res.body) res.body.once('close', done);
+      else done();
+      return res;
+    } catch (e) {
+      clearTimeout(timer);
+      done();
+      attempt?.end(undefined, toMeshError(e).code);
+      throw e;
+    }
+  };
 }
 
 export function outboundListener(deps: OutboundDeps, fixedService?: string): RequestListener {
