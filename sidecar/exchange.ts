@@ -7,6 +7,7 @@ import type { Handler, MeshRequest, RequestContext, RequestInfo } from '../core/
 import type { Direction, SidecarObserver } from '../core/telemetry/observer.js';
 import { toMeshError, writeError } from './error-response.js';
 import { responseHeadersForClient } from './headers.js';
+import { AttemptSignal } from './upstream/attempt-signal.js';
 
 /**
  * Frees an upstream body that will not be relayed. undici's body emits 'error' (RequestAbortedError)
@@ -43,7 +44,7 @@ export function runExchange(
   const socket = req.socket;
   const readAtStart = socket.bytesRead;
   const writtenAtStart = socket.bytesWritten;
-  const ac = new AbortController();
+  const ac = new AttemptSignal(); // the request's signal: client gone → every attempt aborts
   const telemetry = observer.requestStarted({ direction, method: meshReq.method, authority: meshReq.authority, path: meshReq.path, headers: req.headers, startedAt });
   res.once('close', () => {
     if (!res.writableFinished) {
@@ -59,7 +60,7 @@ export function runExchange(
       bytesOut: declaredLength(res.getHeader('content-length')) ?? socket.bytesWritten - writtenAtStart,
     });
   });
-  const ctx: RequestContext = { signal: ac.signal, deadline: Infinity, attempt: 1, info, telemetry };
+  const ctx: RequestContext = { signal: ac, deadline: Infinity, attempt: 1, info, telemetry };
 
   handler(meshReq, ctx).then(
     (up) => {

@@ -1,15 +1,12 @@
-// The abort signal of one attempt. On Node 20 `new AbortController()` costs ~7 µs of CPU (its signal
-// is an EventTarget whose prototype is swapped after construction), and the sidecar made one per
-// attempt on top of the request's own. undici takes any object with aborted/reason and
-// add/removeEventListener, so an attempt gets this plain one; ctx.signal stays a real AbortSignal.
+// The abort signal of one request or attempt. On Node 20 `new AbortController()` costs ~7 µs of CPU
+// (its signal is an EventTarget whose prototype is swapped after construction), and the sidecar needs
+// one per request and one per attempt. undici takes any object with aborted/reason and
+// add/removeEventListener, so both get this plain one.
+
+import type { CancelSignal } from '../../core/handler.js';
 
 /** What UpstreamPool needs of a signal; a real AbortSignal fits as well. */
-export interface UpstreamSignal {
-  readonly aborted: boolean;
-  readonly reason: unknown;
-  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
-  removeEventListener(type: 'abort', listener: () => void): void;
-}
+export type UpstreamSignal = CancelSignal;
 
 export class AttemptSignal implements UpstreamSignal {
   aborted = false;
