@@ -101,7 +101,7 @@ async function run(args: ArgumentsCamelCase<SidecarArgs>): Promise<void> {
   }
 
   // OTEL_* variables configure trace export; --access-log picks where request lines go.
-  const telemetry = createSidecarTelemetry({
+  const telemetry = await createSidecarTelemetry({
     service: args.service,
     accessLog: args.accessLog !== 'off',
     accessLogFile: args.accessLog === 'off' || args.accessLog === 'stdout' ? undefined : args.accessLog,

@@ -75,8 +75,8 @@ describe('createSidecarObserver', () => {
     await expect(observer.close()).resolves.toBeUndefined();
   });
 
-  it('has the same members as noopObserver', () => {
-    const observer = createSidecarTelemetry({ service: 'orders', accessLog: false, processMetrics: false, env: {} });
+  it('has the same members as noopObserver', async () => {
+    const observer = await createSidecarTelemetry({ service: 'orders', accessLog: false, processMetrics: false, env: {} });
     const members = Object.keys(noopObserver).sort();
     for (const m of members) expect(typeof (observer as unknown as Record<string, unknown>)[m]).toBe('function');
   });
