@@ -128,6 +128,27 @@ async function run(args: ArgumentsCamelCase<SidecarArgs>): Promise<void> {
   const sidecar = new Sidecar(opts);
   let client: ControlPlaneClient | undefined;
   let stopWatching = (): void => {};
+  let registration: SelfRegistration | undefined;
+  // Installed before any listener announces itself: without a listener a SIGTERM kills outright.
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'draining');
+    // Deregister first, so peers stop sending before we stop accepting.
+    await Promise.all([
+      client?.deregister().catch((e: Error) => log.warn({ err: e.message }, 'deregister failed')),
+      registration?.stop().catch((e: Error) => log.warn({ err: e.message }, 'deregister from etcd/Consul failed')),
+    ]);
+    stopWatching();
+    await sidecar.drain();
+    await client?.stop();
+    await telemetry.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 
   if (initial?.ok) {
     const file = args.config!;
@@ -188,7 +209,6 @@ async function run(args: ArgumentsCamelCase<SidecarArgs>): Promise<void> {
   }
 
   // Users who already run etcd or Consul may register the instance there too (or instead).
-  let registration: SelfRegistration | undefined;
   if (args.registerEtcd || args.registerConsul) {
     if (sidecar.addresses.inbound === undefined) throw new Error('--register-etcd / --register-consul need --app: without an app behind it this sidecar is no endpoint');
     const address = advertised(sidecar.addresses.inbound, args.advertise);
@@ -206,25 +226,6 @@ async function run(args: ArgumentsCamelCase<SidecarArgs>): Promise<void> {
     });
   }
 
-  let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'draining');
-    // Deregister first, so peers stop sending before we stop accepting.
-    await Promise.all([
-      client?.deregister().catch((e: Error) => log.warn({ err: e.message }, 'deregister failed')),
-      registration?.stop().catch((e: Error) => log.warn({ err: e.message }, 'deregister from etcd/Consul failed')),
-    ]);
-    stopWatching();
-    await sidecar.drain();
-    await client?.stop();
-    await telemetry.close();
-    log.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
 }
 
 export const sidecarCommand: CommandModule<object, SidecarArgs> = {

@@ -168,11 +168,16 @@ function delay(ms: number, req: IncomingMessage): Promise<void> {
   });
 }
 
-/** SIGTERM/SIGINT: stop accepting, let requests in flight finish, exit 0. */
-export function exitOnSignals(server: DemoServer, log: Logger): void {
+/**
+ * SIGTERM/SIGINT: stop accepting, let requests in flight finish, exit 0. Call it before the server
+ * announces itself: with no listener installed a SIGTERM kills the process outright.
+ */
+export function exitOnSignals(server: DemoServer | Promise<DemoServer>, log: Logger): void {
   const stop = (signal: string) => {
     log.info({ signal }, 'shutting down');
-    server.close().then(() => process.exit(0), () => process.exit(1));
+    Promise.resolve(server)
+      .then((s) => s.close())
+      .then(() => process.exit(0), () => process.exit(1));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

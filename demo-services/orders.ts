@@ -93,7 +93,8 @@ try {
   console.error(`orders: ${(e as Error).message}`);
   process.exit(2);
 }
-const server = await startDemoServer({
+// Signal handlers first: a SIGTERM right after 'listening' must drain, not kill.
+const starting = startDemoServer({
   service: 'orders',
   instance: opts.instance,
   version: opts.version,
@@ -106,4 +107,6 @@ const server = await startDemoServer({
   console.error(`orders: cannot listen on ${args.listen}: ${e.message}`);
   process.exit(1);
 });
-exitOnSignals(server, log);
+exitOnSignals(starting, log);
+await starting;
+

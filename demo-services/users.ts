@@ -30,7 +30,8 @@ try {
   console.error(`users: ${(e as Error).message}`);
   process.exit(2);
 }
-const server = await startDemoServer({
+// Signal handlers first: a SIGTERM right after 'listening' must drain, not kill.
+const starting = startDemoServer({
   service: 'users',
   instance: opts.instance,
   version: opts.version,
@@ -43,4 +44,6 @@ const server = await startDemoServer({
   console.error(`users: cannot listen on ${args.listen}: ${e.message}`);
   process.exit(1);
 });
-exitOnSignals(server, log);
+exitOnSignals(starting, log);
+await starting;
+
