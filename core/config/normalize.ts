@@ -277,7 +277,9 @@ export function normalize(input: MeshConfigInput): { config: MeshConfig; violati
       services,
       routes: Object.freeze(routes),
       egressPassthrough: input.egress?.passthrough ?? false,
-      accessLog: Object.freeze({ enabled: t?.accessLog?.enabled ?? true, sampleRatio: t?.accessLog?.sampleRatio ?? 1, minStatus: t?.accessLog?.minStatus ?? 0 }),
+      // Off unless configured (Envoy and Linkerd users expect access logs to be opt-in: a line per request
+      // costs more CPU than the rest of the telemetry together, see bench/RESULTS.md).
+      accessLog: Object.freeze({ enabled: t?.accessLog !== undefined ? (t.accessLog.enabled ?? true) : false, sampleRatio: t?.accessLog?.sampleRatio ?? 1, minStatus: t?.accessLog?.minStatus ?? 0 }),
       tracingSampleRatio: t?.tracing?.sampleRatio ?? 0.01,
     }),
     violations: out,

@@ -69,6 +69,13 @@ routes:
     expect(Object.isFrozen(users)).toBe(true);
   });
 
+  it('leaves the access log off unless a telemetry.accessLog block is given', () => {
+    const off = parseMeshConfig('services: {}\n');
+    const on = parseMeshConfig('services: {}\ntelemetry: { accessLog: { minStatus: 500 } }\n');
+    expect(off.ok && off.config.accessLog.enabled).toBe(false);
+    expect(on.ok && on.config.accessLog).toEqual({ enabled: true, sampleRatio: 1, minStatus: 500 });
+  });
+
   it('validates already-parsed JSON values the same way, without positions', () => {
     const r = validateMeshConfig({ services: { users: { timeout: 'soon' } } });
     expect(r.ok).toBe(false);

@@ -149,11 +149,12 @@ export const meshConfigSchema = z
       .strictObject({
         accessLog: z
           .strictObject({
-            enabled: z.boolean().optional(),
+            enabled: z.boolean().optional().describe('Default true once an accessLog block is given; without one there is no access log.'),
             sampleRatio: z.number().min(0).max(1).optional().describe('Share of successful requests logged (errors always are). Default 1.'),
             minStatus: z.int().min(100).max(599).optional().describe('Log only responses with at least this status.'),
           })
-          .optional(),
+          .optional()
+          .describe('One JSON line per request to where --access-log says (default stdout). Off unless this block is given.'),
         tracing: z.strictObject({ sampleRatio: z.number().min(0).max(1).optional().describe('Head sampling ratio for new traces (default 0.01).') }).optional(),
       })
       .optional(),
