@@ -105,7 +105,8 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
   const port = Number(upstream.split(':')[1]);
   const config = {
     services: { [HOST]: { endpoints: [{ address: upstream }], retry: { attempts: 2 } } },
-    telemetry: { tracing: { sampleRatio: 0.01 }, accessLog: { sampleRatio: 1 } },
+    // BENCH_ACCESS_LOG_RATIO: the access log's sampleRatio in the "full" variant (default 1: every request).
+    telemetry: { tracing: { sampleRatio: 0.01 }, accessLog: { sampleRatio: Number(process.env.BENCH_ACCESS_LOG_RATIO ?? 1) } },
   };
   const r = await sidecar.applySnapshot(makeSnapshot('bench', config, {}));
   if (!r.ok) throw new Error(`config refused: ${r.reason} (upstream port ${port})`);
