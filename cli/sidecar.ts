@@ -252,7 +252,7 @@ export const sidecarCommand: CommandModule<object, SidecarArgs> = {
       .option('register-etcd', { type: 'string', describe: 'Also register this instance in etcd (client URLs, comma-separated), under a lease' })
       .option('register-consul', { type: 'string', describe: 'Also register this instance with a Consul agent (HOST:PORT or URL), with a TTL check' })
       .option('register-ttl', { type: 'string', default: '10s', describe: 'Lease / TTL-check length for --register-etcd and --register-consul' })
-      .option('access-log', { type: 'string', default: 'stdout', describe: 'Access log destination: stdout, off, or a FILE (one JSON line per request)' })
+      .option('access-log', { type: 'string', default: 'stdout', describe: 'Where access log lines go: stdout, off, or a FILE (written when the mesh config has telemetry.accessLog)' })
       .option('inbound-max-requests', { type: 'number', default: 1024, describe: 'Requests in flight to the local app before OVERFLOW' }) as unknown as Argv<SidecarArgs>,
   handler: async (args) => {
     try {
