@@ -41,6 +41,7 @@ function statusText(status: number): string {
   switch (status) {
     case 400: return 'Bad Request';
     case 404: return 'Not Found';
+    case 405: return 'Method Not Allowed';
     case 408: return 'Request Timeout';
     case 413: return 'Payload Too Large';
     case 431: return 'Request Header Fields Too Large';

@@ -5,7 +5,8 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { formatHostPort, type HostPort } from '../core/address.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { isMeshError } from '../core/errors.js';
+import { isMeshError, meshError } from '../core/errors.js';
+import { writeRawError } from './error-response.js';
 import type { Logger } from '../core/log.js';
 import type { Snapshot } from '../core/snapshot.js';
 import { noopObserver, type SidecarObserver } from '../core/telemetry/observer.js';
@@ -129,9 +130,7 @@ export class Sidecar {
           };
     const server = createHardenedServer(name, limits, this.#opts.log, counted);
     if (onUpgrade) server.on('upgrade', onUpgrade);
-    server.on('connect', (_req, socket: Socket) => {
-      socket.end('HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\nx-meshlet-error: METHOD_NOT_ALLOWED\r\nconnection: close\r\ncontent-length: 111\r\n\r\n' + '{"error":{"code":"METHOD_NOT_ALLOWED","message":"CONNECT tunnels are not supported; send plain HTTP requests."}}'.padEnd(111));
-    });
+    server.on('connect', (_req, socket: Socket) => writeRawError(socket, meshError('METHOD_NOT_ALLOWED', 'CONNECT tunnels are not supported; send plain HTTP requests.')));
     server.on('connection', (s: Socket) => {
       this.#sockets.add(s);
       s.once('close', () => this.#sockets.delete(s));
