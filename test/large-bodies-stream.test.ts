@@ -64,6 +64,13 @@ function send(opts: { method: string; path: string; headers?: Record<string, str
 
 describe('large bodies stream', () => {
   it('uploads 1 GiB (Content-Length) intact with bounded sidecar memory', async () => {
+    // The first fast transfer grows V8's young generation and lets Buffers wait for their GC
+    // (external memory is collected in batches): a one-time ~30–50 MiB whatever the body size.
+    // Growth is measured after a 64 MiB warm-up through the same path, so what the bound checks is
+    // that memory does not grow with the body; the growth from idle is printed too.
+    const idle = peakRssBytes();
+    const warm = await send({ method: 'POST', path: '/upload', upload: 64 * 2 ** 20 });
+    expect(JSON.parse(warm.text).bodyBytes).toBe(64 * 2 ** 20);
     const before = peakRssBytes();
     const t = performance.now();
     const cpu = cpuSeconds();
@@ -74,7 +81,7 @@ describe('large bodies stream', () => {
     expect(echoed.bodyBytes).toBe(GIB);
     expect(echoed.bodySha256).toBe(expectedSha);
     const growth = peakRssBytes() - before;
-    console.log(`1 GiB upload in ${s.toFixed(1)} s (${(GIB / 2 ** 20 / s).toFixed(0)} MiB/s, sidecar CPU ${(cpuSeconds() - cpu).toFixed(1)} s); sidecar peak RSS ${(before / 2 ** 20).toFixed(1)} → +${(growth / 2 ** 20).toFixed(1)} MiB`);
+    console.log(`1 GiB upload in ${s.toFixed(1)} s (${(GIB / 2 ** 20 / s).toFixed(0)} MiB/s, sidecar CPU ${(cpuSeconds() - cpu).toFixed(1)} s); sidecar peak RSS idle ${(idle / 2 ** 20).toFixed(1)}, after warm-up ${(before / 2 ** 20).toFixed(1)} → +${(growth / 2 ** 20).toFixed(1)} MiB (+${((peakRssBytes() - idle) / 2 ** 20).toFixed(1)} MiB from idle)`);
     expect(growth).toBeLessThan(50 * 1024 * 1024);
   }, 600_000);
 
