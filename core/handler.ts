@@ -21,12 +21,39 @@ export interface MeshRequest {
 }
 
 export interface MeshResponse {
-  status: number;
-  headers: Headers;
-  /** Streamed body; whoever drops a response must call body.destroy() so the upstream request is released. */
-  body: Readable | null;
+  readonly status: number;
+  /** Lower-cased names, as received (hop-by-hop included). */
+  readonly headers: Headers;
+  /**
+   * The same headers as a flat [name, value, …] list in the order and case received, when the
+   * response came off the wire: relayed as is, without building and re-walking an object.
+   */
+  readonly rawHeaders?: readonly string[];
+  /** Whoever drops a response must call body.discard() so the upstream connection is released. */
+  readonly body: ResponseBody | null;
   /** The endpoint that produced it (host:port). */
-  endpoint?: string;
+  readonly endpoint?: string;
+}
+
+/** Where a response body is relayed to: a node:http ServerResponse fits. */
+export interface BodySink {
+  write(chunk: Buffer): boolean;
+  end(): void;
+  destroy(err?: Error): void;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
+/**
+ * A response body on its way from an upstream. Exactly one of relay() or discard() is called;
+ * until then the upstream is paused after the first chunk, so nothing piles up.
+ */
+export interface ResponseBody {
+  /** Streams the rest of the body into `sink` with backpressure; ends it at the end, destroys it on error. */
+  relay(sink: BodySink): void;
+  /** Drops the body, freeing the upstream connection (read off when small, aborted otherwise). */
+  discard(): void;
+  /** Runs `fn` once when the body is finished: relayed to the end, failed, or discarded. */
+  onDone(fn: (err?: Error) => void): void;
 }
 
 /** Per-request facts gathered for metrics, access logs and traces. Mutated as the request progresses. */

@@ -95,7 +95,7 @@ export class Backend {
       else ep.breaker.onSuccess(token);
       attemptTelemetry?.end(res.status, undefined);
       // In flight until the body is done: least-request and limits see streaming responses.
-      if (res.body) res.body.once('close', release);
+      if (res.body) res.body.onDone(release);
       else release();
       return res;
     } catch (e) {

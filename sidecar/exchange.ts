@@ -1,23 +1,12 @@
 // Runs one request through a prebuilt handler and streams the answer back: the glue between a
 // node:http request and the Handler world, shared by the inbound and outbound listeners.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
 import { meshError } from '../core/errors.js';
 import type { Handler, MeshRequest, RequestContext, RequestInfo } from '../core/handler.js';
 import type { Direction, SidecarObserver } from '../core/telemetry/observer.js';
 import { toMeshError, writeError } from './error-response.js';
-import { responseHeadersForClient } from './headers.js';
+import { rawHeaderValue, rawResponseHeadersForClient, responseHeadersForClient } from './headers.js';
 import { AttemptSignal } from './upstream/attempt-signal.js';
-
-/**
- * Frees an upstream body that will not be relayed. undici's body emits 'error' (RequestAbortedError)
- * when destroyed unread; with no listener that error would crash the process (seen with HEAD).
- */
-function dropBody(body: Readable | null | undefined): void {
-  if (!body) return;
-  body.on('error', () => {});
-  body.destroy();
-}
 
 export function isBodyless(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
@@ -45,6 +34,7 @@ export function runExchange(
   const readAtStart = socket.bytesRead;
   const writtenAtStart = socket.bytesWritten;
   const ac = new AttemptSignal(); // the request's signal: client gone → every attempt aborts
+  let declaredOut: number | undefined;
   const telemetry = observer.requestStarted({ direction, method: meshReq.method, authority: meshReq.authority, path: meshReq.path, headers: req.headers, startedAt });
   res.once('close', () => {
     if (!res.writableFinished) {
@@ -57,34 +47,34 @@ export function runExchange(
       durationMs: performance.now() - startedAt,
       // Body bytes: the declared lengths; a chunked body falls back to the socket's count (headers included).
       bytesIn: declaredLength(req.headers['content-length']) ?? (meshReq.bodyless ? 0 : socket.bytesRead - readAtStart),
-      bytesOut: declaredLength(res.getHeader('content-length')) ?? socket.bytesWritten - writtenAtStart,
+      bytesOut: declaredOut ?? declaredLength(res.getHeader('content-length')) ?? socket.bytesWritten - writtenAtStart,
     });
   });
   const ctx: RequestContext = { signal: ac, deadline: Infinity, attempt: 1, info, telemetry };
 
   handler(meshReq, ctx).then(
     (up) => {
+      const body = up.body;
       if (res.destroyed) {
-        dropBody(up.body);
+        body?.discard();
         return;
       }
-      const headers = responseHeadersForClient(up.headers);
-      if (closing()) headers.connection = 'close';
       try {
-        res.writeHead(up.status, headers);
+        if (up.rawHeaders !== undefined) res.writeHead(up.status, rawResponseHeadersForClient(up.rawHeaders, closing()));
+        else {
+          const headers = responseHeadersForClient(up.headers);
+          if (closing()) headers.connection = 'close';
+          res.writeHead(up.status, headers);
+        }
       } catch (e) {
-        dropBody(up.body);
+        body?.discard();
         writeError(res, meshError('UPSTREAM_PROTOCOL_ERROR', `upstream sent headers that cannot be relayed: ${(e as Error).message}`));
         return;
       }
-      const body = up.body;
-      if (!body || req.method === 'HEAD') {
-        dropBody(body);
-        res.end();
-        return;
-      }
-      body.on('error', (e) => res.destroy(e));
-      body.pipe(res);
+      declaredOut = declaredLength(up.rawHeaders !== undefined ? rawHeaderValue(up.rawHeaders, 'content-length') : up.headers['content-length']);
+      if (body === null) res.end();
+      // A HEAD response ends without a body; relaying it just ends ours.
+      else body.relay(res);
     },
     (err: unknown) => {
       const e = toMeshError(err);

@@ -47,6 +47,39 @@ export function responseHeadersForClient(h: Headers): Headers {
   return out ?? h;
 }
 
+/**
+ * The same for a flat [name, value, …] list as received (original case and order kept, duplicates
+ * such as set-cookie kept apart); `close` adds `connection: close` (the sidecar is draining).
+ */
+export function rawResponseHeadersForClient(raw: readonly string[], close: boolean): string[] {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    const v = raw[i + 1]!.toLowerCase();
+    if (v === 'keep-alive' || v === 'close') continue;
+    for (const t of connectionTokens(v)) (named ??= new Set()).add(t);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  if (close) out.push('connection', 'close');
+  return out;
+}
+
+/** The first value of header `lowerName` in a flat list, without building an object. */
+export function rawHeaderValue(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[i + 1];
+  }
+  return undefined;
+}
+
 function connectionTokens(v: string): Set<string> {
   return new Set(v.split(',').map((t) => t.trim().toLowerCase()));
 }

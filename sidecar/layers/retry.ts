@@ -81,10 +81,7 @@ function settle(res: MeshResponse | undefined, err: MeshError | undefined, cause
 
 /** Frees the connection of a response we will not use: small bodies are read off, big ones aborted. */
 function discard(res: MeshResponse | undefined): void {
-  const body = res?.body as (MeshResponse['body'] & { dump?: (o: { limit: number }) => Promise<void> }) | null | undefined;
-  if (!body) return;
-  if (typeof body.dump === 'function') void body.dump({ limit: 64 * 1024 }).catch(() => {});
-  else body.destroy();
+  res?.body?.discard();
 }
 
 function retryAfterMs(res: MeshResponse, capMs: number): number {

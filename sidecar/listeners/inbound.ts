@@ -32,7 +32,7 @@ export function inboundListener(deps: InboundDeps): RequestListener {
     try {
       const res = await deps.app.forward(req, headers, ctx.signal);
       attempt?.end(res.status, undefined);
-      if (res.body) res.body.once('close', () => limit.release());
+      if (res.body) res.body.onDone(() => limit.release());
       else limit.release();
       return res;
     } catch (e) {

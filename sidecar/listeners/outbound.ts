@@ -89,7 +89,7 @@ function egressHandler(deps: OutboundDeps): Handler {
       const res = await deps.egress.forward(r, headers, signal);
       clearTimeout(timer);
       attempt?.end(res.status, undefined);
-      if (res.body) res.body.once('close', done);
+      if (res.body) res.body.onDone(done);
       else done();
       return res;
     } catch (e) {

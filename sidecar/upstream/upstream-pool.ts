@@ -1,10 +1,11 @@
-// The only module that imports undici: a keep-alive connection pool per endpoint, streaming both
-// ways, and the mapping of transport errors to meshlet's stable codes.
+// A keep-alive connection pool per endpoint (undici), streaming both ways, and the mapping of
+// transport errors to meshlet's stable codes. Only sidecar/upstream/ touches undici.
 import type { Duplex } from 'node:stream';
-import { Agent, Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { isMeshError, meshError, type MeshError } from '../../core/errors.js';
 import type { Headers, MeshRequest, MeshResponse } from '../../core/handler.js';
 import type { UpstreamSignal } from './attempt-signal.js';
+import { Agent, Pool, errors as undiciErrors, type Dispatcher } from './undici.js';
+import { UpstreamExchange } from './upstream-exchange.js';
 
 export interface UpstreamPoolOptions {
   connections: number;
@@ -49,25 +50,17 @@ export class UpstreamPool {
     return { pool: this.#open(1), oneOff: true };
   }
 
-  /** Sends the request; resolves when response headers arrive. `signal` aborts the exchange (reason = the error). */
-  async forward(req: MeshRequest, headers: Headers, signal: UpstreamSignal): Promise<MeshResponse> {
+  /**
+   * Sends the request; resolves when response headers arrive, with the body still to relay or
+   * discard. `signal` aborts the exchange (its reason is the error).
+   */
+  forward(req: MeshRequest, headers: Headers, signal: UpstreamSignal): Promise<MeshResponse> {
     headers.host = req.authority;
     const { pool, oneOff } = this.#dispatcher();
-    try {
-      const r = await pool.request({
-        method: req.method as Dispatcher.HttpMethod,
-        path: req.path,
-        headers: headers as Record<string, string | string[]>,
-        body: req.bufferedBody ?? req.body,
-        signal,
-      });
-      return { status: r.statusCode, headers: r.headers as Headers, body: r.body, endpoint: this.address };
-    } catch (err) {
-      throw upstreamError(err, this.address, signal);
-    } finally {
-      // Graceful: undici waits for the response body before it closes.
-      if (oneOff) void pool.close().catch(() => {});
-    }
+    const promise = dispatch(pool, undefined, this.address, req, headers, signal);
+    // Graceful: undici waits for the response body before it closes.
+    if (oneOff) void pool.close().catch(() => {});
+    return promise;
   }
 
   /** Opens an upgraded (WebSocket) connection to the endpoint. */
@@ -102,27 +95,32 @@ export class UpstreamPool {
 export class EgressAgent {
   #agent = new Agent({ connections: 32, keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: 0, bodyTimeout: 0, connect: { timeout: 5_000 } });
 
-  async forward(req: MeshRequest, headers: Headers, signal: UpstreamSignal): Promise<MeshResponse> {
+  forward(req: MeshRequest, headers: Headers, signal: UpstreamSignal): Promise<MeshResponse> {
     headers.host = req.authority;
     const origin = `http://${req.authority.includes(':') ? req.authority : `${req.authority}:80`}`;
-    try {
-      const r = await this.#agent.request({
-        origin,
-        method: req.method as Dispatcher.HttpMethod,
-        path: req.path,
-        headers: headers as Record<string, string | string[]>,
-        body: req.bufferedBody ?? req.body,
-        signal,
-      });
-      return { status: r.statusCode, headers: r.headers as Headers, body: r.body, endpoint: req.authority };
-    } catch (err) {
-      throw upstreamError(err, req.authority, signal);
-    }
+    return dispatch(this.#agent, origin, req.authority, req, headers, signal);
   }
 
   close(): Promise<void> {
     return this.#agent.close();
   }
+}
+
+function dispatch(d: Dispatcher, origin: string | undefined, address: string, req: MeshRequest, headers: Headers, signal: UpstreamSignal): Promise<MeshResponse> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(upstreamError(signal.reason, address, signal));
+    const exchange = new UpstreamExchange(address, signal, (err) => upstreamError(err, address, signal), resolve, reject);
+    d.dispatch(
+      {
+        origin,
+        method: req.method as Dispatcher.HttpMethod,
+        path: req.path,
+        headers: headers as Record<string, string | string[]>,
+        body: req.bufferedBody ?? req.body,
+      },
+      exchange as unknown as Dispatcher.DispatchHandler,
+    );
+  });
 }
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
