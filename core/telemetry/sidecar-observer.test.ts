@@ -14,17 +14,18 @@ function setup(opts: { sampleRatio?: number } = {}) {
   const lines: Array<Record<string, unknown>> = [];
   const accessLog = new AccessLog({ destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) }, random: () => 0.5 });
   const observer = createSidecarObserver({ registry, tracing, accessLog, service: 'orders' });
-  return { registry, exporter, tracing, lines, observer };
+  return { registry, exporter, tracing, accessLog, lines, observer };
 }
 
 describe('createSidecarObserver', () => {
   it('feeds one request to metrics, the access log and a trace with the same trace id', async () => {
-    const { registry, exporter, tracing, lines, observer } = setup();
+    const { registry, exporter, tracing, accessLog, lines, observer } = setup();
     const req = observer.requestStarted({ direction: 'outbound', method: 'GET', authority: 'users', path: '/u/1?x=y', headers: {}, startedAt: performance.now() });
     const upstream: Headers = {};
     req.attemptStarted(1, '127.0.0.1:9101', upstream).end(200, undefined);
     req.end({ status: 200, info: { service: 'users', route: 'users', backend: 'users', endpoint: '127.0.0.1:9101', attempts: 1, retries: 0 }, durationMs: 4, bytesIn: 0, bytesOut: 9 });
     await tracing.forceFlush(); // (close() would also reset the in-memory exporter)
+    await accessLog.close(); // lines are batched; close() writes them out
     expect(await registry.metrics()).toMatch(/meshlet_requests_total\{direction="outbound",service="users",route="users",backend="users",status_class="2xx",error_code=""\} 1/);
     expect(lines).toHaveLength(1);
     const spans = exporter.getFinishedSpans();
@@ -52,7 +53,7 @@ describe('createSidecarObserver', () => {
     expect(lines.map((l) => l.errorCode)).toEqual(['NO_HEALTHY_UPSTREAM']);
   });
 
-  it('logs the caller trace id when tracing is off', () => {
+  it('logs the caller trace id when tracing is off', async () => {
     const lines: Array<Record<string, unknown>> = [];
     const accessLog = new AccessLog({ destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } });
     const observer = createSidecarObserver({ registry: new Registry(), accessLog, service: 'orders' });
@@ -61,6 +62,7 @@ describe('createSidecarObserver', () => {
     const upstream: Headers = {};
     req.attemptStarted(1, '127.0.0.1:1', upstream).end(200, undefined);
     req.end({ status: 200, info: { attempts: 1, retries: 0 }, durationMs: 1, bytesIn: 0, bytesOut: 0 });
+    await accessLog.close();
     expect(lines[0]!.traceId).toBe('c'.repeat(32));
     expect(upstream).toEqual({}); // tracing off: the data path forwards the caller's headers untouched
   });

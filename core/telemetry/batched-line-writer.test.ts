@@ -1,0 +1,181 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../clock.js';
+import { BatchedLineWriter } from './batched-line-writer.js';
+
+/** Counts write calls and keeps what they carried (a synchronous destination, like pino's streams). */
+function countingStream() {
+  const chunks: string[] = [];
+  return { chunks, stream: { write: (s: string) => void chunks.push(s) } };
+}
+
+/** A destination that takes a batch only when the test says so (a slow pipe). */
+function heldStream() {
+  const chunks: string[] = [];
+  const waiting: Array<(err?: Error | null) => void> = [];
+  return {
+    chunks,
+    waiting,
+    stream: { write: (s: string, done?: (err?: Error | null) => void) => void (chunks.push(s), waiting.push(done!)) },
+    release(err?: Error) {
+      waiting.shift()!(err ?? null);
+    },
+  };
+}
+
+/** A JSON line of exactly `size` bytes, newline included. */
+function line(i: number, size = 200): string {
+  const head = `{"n":${i},"pad":"`;
+  return `${head}${'x'.repeat(size - head.length - 3)}"}\n`;
+}
+
+describe('BatchedLineWriter', () => {
+  it('turns many lines into few writes, each of whole lines, in order', async () => {
+    const c = countingStream();
+    const w = new BatchedLineWriter({ destination: c.stream, clock: new FakeClock() });
+    for (let i = 0; i < 10_000; i++) w.write(line(i));
+    await w.close();
+    // 2 MB of 200-byte lines, 327 to a 64 KiB batch: 31 writes instead of 10,000.
+    expect(c.chunks.length).toBe(Math.ceil(10_000 / Math.floor((64 * 1024) / 200)));
+    for (const chunk of c.chunks) expect(chunk.endsWith('\n')).toBe(true);
+    const ns = c.chunks.join('').trimEnd().split('\n').map((s) => (JSON.parse(s) as { n: number }).n);
+    expect(ns).toEqual(Array.from({ length: 10_000 }, (_, i) => i));
+  });
+
+  it('writes a lone line when the flush timer fires, without more traffic', () => {
+    const clock = new FakeClock();
+    const c = countingStream();
+    const w = new BatchedLineWriter({ destination: c.stream, clock, flushMs: 200 });
+    w.write(line(1));
+    w.write(line(2));
+    clock.advance(199);
+    expect(c.chunks).toEqual([]);
+    clock.advance(1);
+    expect(c.chunks).toEqual([line(1) + line(2)]);
+    // Idle: nothing armed until the next line comes.
+    expect(clock.pendingTimers).toBe(0);
+    w.write(line(3));
+    clock.advance(200);
+    expect(c.chunks).toEqual([line(1) + line(2), line(3)]);
+  });
+
+  it('writes to a file descriptor and has every line there after close(), which closes it', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'meshlet-blw-')), 'out.log');
+    const fh = await open(file, 'a');
+    const w = new BatchedLineWriter({ destination: fh.fd, closeFd: true });
+    for (let i = 0; i < 3_000; i++) w.write(line(i));
+    await w.close();
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(3_000);
+    expect(lines[2_999]).toBe(line(2_999).trimEnd());
+    // The descriptor is closed: using it again fails.
+    await expect(fh.stat()).rejects.toMatchObject({ code: 'EBADF' });
+    expect(w.write(line(0))).toBe(false); // after close(): refused, and not counted as a drop
+    expect(w.dropped).toBe(0);
+  });
+
+  it('drops lines beyond the queue cap while the destination is stuck, counts them, and recovers', async () => {
+    const h = heldStream();
+    const w = new BatchedLineWriter({ destination: h.stream, batchBytes: 1024, maxQueuedBytes: 4096, clock: new FakeClock() });
+    let accepted = 0;
+    for (let i = 0; i < 100; i++) if (w.write(line(i, 100))) accepted++;
+    // 4096 bytes of 100-byte lines: 41 accepted (the cap is checked before a line), the rest counted.
+    expect(accepted).toBe(41);
+    expect(w.dropped).toBe(59);
+    expect(h.chunks).toHaveLength(1); // one batch in flight; the rest wait behind it
+    while (h.waiting.length > 0) h.release();
+    w.flush();
+    while (h.waiting.length > 0) h.release();
+    const ns = h.chunks.join('').trimEnd().split('\n').map((s) => (JSON.parse(s) as { n: number }).n);
+    expect(ns).toEqual(Array.from({ length: 41 }, (_, i) => i));
+    expect(w.queuedBytes).toBe(0);
+    expect(w.write(line(100, 100))).toBe(true);
+  });
+
+  it('survives a failing destination: the batch is counted as dropped, reported, and the next one tried', async () => {
+    const h = heldStream();
+    const errors: string[] = [];
+    const w = new BatchedLineWriter({ destination: h.stream, batchBytes: 1024, clock: new FakeClock(), onError: (e) => errors.push(e.code!) });
+    for (let i = 0; i < 15; i++) w.write(line(i, 100)); // 10 lines in a batch: one full batch out, 5 waiting
+    h.release(Object.assign(new Error('broken pipe'), { code: 'EPIPE' }));
+    expect(errors).toEqual(['EPIPE']);
+    expect(w.dropped).toBe(10);
+    const closed = w.close();
+    h.release();
+    await closed;
+    expect(h.chunks[1]).toBe(Array.from({ length: 5 }, (_, i) => line(10 + i, 100)).join(''));
+    // A destination that throws is handled the same way.
+    const t = new BatchedLineWriter({ destination: { write: () => { throw Object.assign(new Error('bad fd'), { code: 'EBADF' }); } }, clock: new FakeClock(), onError: (e) => errors.push(e.code!) });
+    t.write(line(1));
+    await t.close();
+    expect(errors).toEqual(['EPIPE', 'EBADF']);
+    expect(t.dropped).toBe(1);
+  });
+
+  it('writes the same batch again after EAGAIN (a full non-blocking pipe), losing nothing', () => {
+    const clock = new FakeClock();
+    const h = heldStream();
+    const w = new BatchedLineWriter({ destination: h.stream, clock, retryMs: 100 });
+    w.write(line(1));
+    w.flush();
+    h.release(Object.assign(new Error('try again'), { code: 'EAGAIN' }));
+    expect(h.chunks).toHaveLength(1);
+    clock.advance(100);
+    expect(h.chunks).toEqual([line(1), line(1)]);
+    h.release();
+    expect(w.dropped).toBe(0);
+    expect(w.queuedBytes).toBe(0);
+  });
+
+  it('gives a stuck destination closeTimeoutMs at close(), then counts its lines as dropped', async () => {
+    const clock = new FakeClock();
+    const h = heldStream();
+    const w = new BatchedLineWriter({ destination: h.stream, clock, closeTimeoutMs: 1_000 });
+    for (let i = 0; i < 3; i++) w.write(line(i));
+    let done = false;
+    const closed = w.close().then(() => (done = true));
+    await Promise.resolve();
+    expect(h.chunks).toHaveLength(1);
+    clock.advance(999);
+    await Promise.resolve();
+    expect(done).toBe(false);
+    clock.advance(1);
+    await closed;
+    expect(w.dropped).toBe(3);
+    h.release(); // the late answer changes nothing
+    expect(w.dropped).toBe(3);
+  });
+
+  it('keeps multi-byte characters and a line longer than a batch whole', async () => {
+    const c = countingStream();
+    const w = new BatchedLineWriter({ destination: c.stream, batchBytes: 256, clock: new FakeClock() });
+    const lines = [...Array.from({ length: 40 }, (_, i) => `{"n":${i},"s":"${'é日🙂'.repeat(i % 7)}"}\n`), `{"long":"${'x'.repeat(1000)}"}\n`, '{"after":true}\n'];
+    for (const l of lines) w.write(l);
+    await w.close();
+    for (const chunk of c.chunks) {
+      expect(chunk.endsWith('\n')).toBe(true);
+      expect(Buffer.byteLength(chunk) <= 256 || chunk === lines[40]).toBe(true);
+    }
+    expect(c.chunks.join('')).toBe(lines.join(''));
+  });
+
+  it('gets the queued lines of a file out when the process exits without close()', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'meshlet-blw-')), 'out.log');
+    const module = path.join(path.dirname(fileURLToPath(import.meta.url)), 'batched-line-writer.ts');
+    const script = `import { openSync } from 'node:fs';
+      import { BatchedLineWriter } from ${JSON.stringify(module)};
+      const w = new BatchedLineWriter({ destination: openSync(${JSON.stringify(file)}, 'a') });
+      for (let i = 0; i < 1000; i++) w.write('line ' + i + '\\n');
+      process.exit(3);`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status).toBe(3);
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1000);
+    expect(lines[999]).toBe('line 999');
+  });
+});

@@ -1,0 +1,270 @@
+// Lines go into a 64 KiB buffer; a full buffer, a short timer or close() hands it to one asynchronous
+// write. A line per request then costs a copy into memory, not a system call: at a few thousand lines a
+// second that is ~20 writes a second instead of thousands of thread-pool round trips.
+import { close as closeFd, write as writeFd, writeSync } from 'node:fs';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+
+/**
+ * A destination that takes text (tests, library use), handed each batch as one string. A write that
+ * takes a callback (a Node Writable) is waited for; one that does not is done when it returns.
+ */
+export interface LineStream {
+  write(chunk: string, done?: (err?: Error | null) => void): unknown;
+}
+
+export interface BatchedLineWriterOptions {
+  /** A file descriptor (written with fs.write, off the event loop) or a stream. */
+  destination: number | LineStream;
+  /** close() also closes the file descriptor (a file we opened; never stdout). */
+  closeFd?: boolean;
+  /** A batch is written once it would pass this many bytes. */
+  batchBytes?: number;
+  /** The longest a line waits for its batch to fill. */
+  flushMs?: number;
+  /** Lines beyond this many bytes waiting to be written are dropped and counted. */
+  maxQueuedBytes?: number;
+  /** The wait before writing again to a destination that answered EAGAIN (a full non-blocking pipe). */
+  retryMs?: number;
+  /** close() gives a destination that cannot take the lines this long, then counts them as dropped. */
+  closeTimeoutMs?: number;
+  /** A write failed for another reason than EAGAIN; its lines were dropped. */
+  onError?: (e: NodeJS.ErrnoException) => void;
+  /** Timers (tests); the flush timer is unref()ed where the clock allows. */
+  clock?: Clock;
+}
+
+interface Batch {
+  buf: Buffer;
+  len: number;
+  lines: number;
+}
+
+const FREE_BUFFERS = 2;
+
+// A process that exits without close() (an uncaught error, process.exit elsewhere) still gets its last
+// lines out, which are the ones that explain the exit. One listener for every open writer.
+const openWriters = new Set<BatchedLineWriter>();
+let exitHooked = false;
+
+export class BatchedLineWriter {
+  readonly #dest: number | LineStream;
+  readonly #closeFd: boolean;
+  readonly #batchBytes: number;
+  readonly #maxQueued: number;
+  readonly #retryMs: number;
+  readonly #closeTimeoutMs: number;
+  readonly #onError: (e: NodeJS.ErrnoException) => void;
+  #current: Batch;
+  readonly #pending: Batch[] = [];
+  #inFlight: Batch | undefined;
+  #offset = 0;
+  #queued = 0;
+  #dropped = 0;
+  #retrying = false;
+  readonly #free: Buffer[] = [];
+  readonly #flushMs: number;
+  readonly #clock: Clock;
+  #timer: TimerHandle | undefined;
+  #closing: Promise<void> | undefined;
+  #drained: (() => void) | undefined;
+  #abandoned = false;
+
+  constructor(opts: BatchedLineWriterOptions) {
+    this.#dest = opts.destination;
+    this.#closeFd = opts.closeFd ?? false;
+    this.#batchBytes = opts.batchBytes ?? 64 * 1024;
+    this.#maxQueued = opts.maxQueuedBytes ?? 4 * 1024 * 1024;
+    this.#retryMs = opts.retryMs ?? 100;
+    this.#closeTimeoutMs = opts.closeTimeoutMs ?? 5_000;
+    this.#onError = opts.onError ?? (() => {});
+    this.#flushMs = opts.flushMs ?? 200;
+    this.#clock = opts.clock ?? systemClock;
+    this.#current = this.#newBatch();
+    if (typeof this.#dest === 'number') {
+      openWriters.add(this);
+      if (!exitHooked) {
+        exitHooked = true;
+        process.once('exit', () => {
+          for (const w of openWriters) w.#writeOutSync();
+        });
+      }
+    }
+  }
+
+  /** Lines dropped because the destination could not keep up, failed, or did not take them at close(). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Bytes accepted and not written yet. */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
+  /**
+   * Queues one line (newline included). False when it was dropped (after close(), or counted in
+   * `dropped` when the queue is full): a full queue means the destination is slower than the traffic,
+   * and a proxy that waited for its log, or buffered without bound, would fail the requests it carries.
+   */
+  write(line: string): boolean {
+    if (this.#closing !== undefined) return false;
+    if (this.#queued >= this.#maxQueued) {
+      this.#dropped++;
+      return false;
+    }
+    let cur = this.#current;
+    // A UTF-16 unit is at most 3 bytes of UTF-8: most lines are known to fit without measuring them.
+    if (line.length * 3 > cur.buf.length - cur.len) {
+      const size = Buffer.byteLength(line);
+      if (size > cur.buf.length - cur.len) {
+        this.#seal();
+        cur = this.#current;
+        if (size > cur.buf.length) {
+          // Longer than a whole batch (a pathological path): a batch of its own.
+          this.#pending.push({ buf: Buffer.from(line), len: size, lines: 1 });
+          this.#queued += size;
+          this.#next();
+          return true;
+        }
+      }
+    }
+    const n = cur.buf.write(line, cur.len);
+    cur.len += n;
+    cur.lines++;
+    this.#queued += n;
+    if (this.#timer === undefined) this.#armTimer();
+    return true;
+  }
+
+  /** Hands the lines queued so far to the destination now. */
+  flush(): void {
+    this.#seal();
+  }
+
+  /**
+   * Writes every queued line, then closes the file descriptor if it is ours. Lines written later are
+   * dropped. Gives up after closeTimeoutMs on a destination that takes nothing (a stuck pipe).
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      openWriters.delete(this);
+      if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#seal();
+      if (this.#inFlight !== undefined || this.#pending.length > 0) {
+        let timer: TimerHandle | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => (this.#drained = resolve)),
+          new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, this.#closeTimeoutMs))),
+        ]);
+        this.#clock.clearTimeout(timer!);
+        if (this.#inFlight !== undefined || this.#pending.length > 0) {
+          this.#abandoned = true;
+          for (const b of this.#pending) this.#dropped += b.lines;
+          if (this.#inFlight !== undefined) this.#dropped += this.#inFlight.lines;
+          this.#pending.length = 0;
+        }
+      }
+      if (this.#closeFd && typeof this.#dest === 'number') {
+        const fd = this.#dest;
+        // A write still stuck in the thread pool (timed out above) keeps the descriptor busy; closing
+        // under it is what the kernel allows and what we want at exit.
+        await new Promise<void>((resolve) => closeFd(fd, () => resolve()));
+      }
+    })();
+    return this.#closing;
+  }
+
+  /** At exit: the queued batches, synchronously (the one in flight, if any, is the thread pool's). */
+  #writeOutSync(): void {
+    const fd = this.#dest as number;
+    this.#pending.push(this.#current);
+    for (const b of this.#pending) {
+      try {
+        for (let off = 0; off < b.len; ) off += writeSync(fd, b.buf, off, b.len - off);
+      } catch {
+        return; // EAGAIN or a failed destination: nothing more can be done at exit
+      }
+    }
+  }
+
+  // Armed by the first line after a flush, not on an interval: an idle writer never wakes. unref(): a
+  // line waiting for its batch must not keep the process alive (close() flushes).
+  #armTimer(): void {
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#seal();
+    }, this.#flushMs);
+    this.#timer.unref?.();
+  }
+
+  #newBatch(): Batch {
+    return { buf: this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#batchBytes), len: 0, lines: 0 };
+  }
+
+  #seal(): void {
+    if (this.#current.len === 0) return;
+    this.#pending.push(this.#current);
+    this.#current = this.#newBatch();
+    this.#next();
+  }
+
+  /** Starts the next write unless one is in flight (one writer keeps the lines in order). */
+  #next(): void {
+    if (this.#inFlight !== undefined || this.#retrying) return;
+    const b = this.#pending.shift();
+    if (b === undefined) {
+      this.#drained?.();
+      return;
+    }
+    this.#inFlight = b;
+    this.#offset = 0;
+    this.#writeOut();
+  }
+
+  #writeOut(): void {
+    const b = this.#inFlight!;
+    const dest = this.#dest;
+    if (typeof dest === 'number') {
+      writeFd(dest, b.buf, this.#offset, b.len - this.#offset, null, this.#written);
+      return;
+    }
+    const text = b.buf.toString('utf8', 0, b.len);
+    const waits = dest.write.length >= 2;
+    let thrown: NodeJS.ErrnoException | null = null;
+    try {
+      if (waits) dest.write(text, (err) => this.#written(err ?? null, b.len));
+      else dest.write(text);
+    } catch (e) {
+      thrown = e as NodeJS.ErrnoException;
+    }
+    if (thrown !== null || !waits) this.#written(thrown, b.len);
+  }
+
+  readonly #written = (err: NodeJS.ErrnoException | null, n: number): void => {
+    if (this.#abandoned) return; // counted as dropped when close() gave up on the destination
+    const b = this.#inFlight!;
+    if (err !== null && (err.code === 'EAGAIN' || err.code === 'EBUSY')) {
+      // A full non-blocking pipe or tty: give its reader time. Referenced, so close() waits for it.
+      this.#retrying = true;
+      this.#clock.setTimeout(() => {
+        this.#retrying = false;
+        if (!this.#abandoned) this.#writeOut();
+      }, this.#retryMs);
+      return;
+    }
+    if (err !== null) {
+      // Lost, not crashed: the batch is dropped and counted, and the next one is tried (ENOSPC passes).
+      this.#dropped += b.lines;
+      this.#onError(err);
+    } else if (this.#offset + n < b.len) {
+      this.#offset += n;
+      this.#writeOut();
+      return;
+    }
+    this.#queued -= b.len;
+    this.#inFlight = undefined;
+    if (b.buf.length === this.#batchBytes && this.#free.length < FREE_BUFFERS) this.#free.push(b.buf);
+    this.#next();
+  };
+}
