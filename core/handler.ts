@@ -54,6 +54,8 @@ export interface ResponseBody {
   discard(): void;
   /** Runs `fn` once when the body is finished: relayed to the end, failed, or discarded. */
   onDone(fn: (err?: Error) => void): void;
+  /** Body bytes handed to the sink so far. */
+  readonly relayedBytes: number;
 }
 
 /** Per-request facts gathered for metrics, access logs and traces. Mutated as the request progresses. */

@@ -55,7 +55,9 @@ export class Backend {
     ep.inflight++;
     const token = ep.breaker.onRequestStart();
     ctx.info.endpoint = ep.address;
-    const headers = { ...req.headers };
+    // Each attempt gets its own copy only when telemetry writes into it (traceparent per attempt);
+    // forward() sets host, the same on every attempt.
+    const headers = ctx.telemetry?.injectsHeaders === true ? { ...req.headers } : req.headers;
     const attemptTelemetry = ctx.telemetry?.attemptStarted(ctx.attempt, ep.address, headers);
 
     // This try's deadline: the request's, or the per-try timeout when that comes first.

@@ -8,21 +8,26 @@ export function toMeshError(err: unknown): MeshError {
   return isMeshError(err) ? err : meshError('INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`, undefined, err);
 }
 
-/** Writes the error as the response, or destroys the connection if the response already started. */
-export function writeError(res: ServerResponse, err: MeshError, extraHeaders?: Record<string, string>): void {
+/**
+ * Writes the error as the response, or destroys the connection if the response already started.
+ * Returns the body bytes written (undefined when none could be).
+ */
+export function writeError(res: ServerResponse, err: MeshError, extraHeaders?: Record<string, string>): number | undefined {
   if (res.headersSent) {
     res.destroy(err);
-    return;
+    return undefined;
   }
-  if (err.code === 'CLIENT_CLOSED' || res.destroyed) return;
+  if (err.code === 'CLIENT_CLOSED' || res.destroyed) return undefined;
   const body = errorBody(err);
+  const length = Buffer.byteLength(body);
   res.writeHead(err.status, {
     'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
+    'content-length': length,
     'x-meshlet-error': err.code,
     ...extraHeaders,
   });
   res.end(body);
+  return length;
 }
 
 /** For errors before there is a ServerResponse (parse errors, upgrades): a raw HTTP/1.1 reply, then close. */

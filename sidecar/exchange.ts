@@ -2,11 +2,12 @@
 // node:http request and the Handler world, shared by the inbound and outbound listeners.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { meshError } from '../core/errors.js';
-import type { Handler, MeshRequest, RequestContext, RequestInfo } from '../core/handler.js';
+import type { Handler, MeshRequest, RequestContext, RequestInfo, ResponseBody } from '../core/handler.js';
 import type { Direction, SidecarObserver } from '../core/telemetry/observer.js';
 import { toMeshError, writeError } from './error-response.js';
 import { rawHeaderValue, rawResponseHeadersForClient, responseHeadersForClient } from './headers.js';
 import { AttemptSignal } from './upstream/attempt-signal.js';
+import type { DrainGate } from './drain-gate.js';
 
 export function isBodyless(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
@@ -27,16 +28,18 @@ export function runExchange(
   info: RequestInfo,
   observer: SidecarObserver,
   direction: Direction,
-  closing: () => boolean,
+  gate: DrainGate,
 ): void {
   const startedAt = performance.now();
-  const socket = req.socket;
-  const readAtStart = socket.bytesRead;
-  const writtenAtStart = socket.bytesWritten;
+  gate.active++;
+  // A chunked request body is counted off the socket (headers included); most have a length or none.
+  const readAtStart = meshReq.bodyless ? 0 : req.socket.bytesRead;
   const ac = new AttemptSignal(); // the request's signal: client gone → every attempt aborts
-  let declaredOut: number | undefined;
+  let bytesOut: number | undefined; // the declared length, or what was relayed
+  let relayed: ResponseBody | null = null;
   const telemetry = observer.requestStarted({ direction, method: meshReq.method, authority: meshReq.authority, path: meshReq.path, headers: req.headers, startedAt });
   res.once('close', () => {
+    gate.active--;
     if (!res.writableFinished) {
       ac.abort(meshError('CLIENT_CLOSED', 'the client went away before the response completed'));
       info.errorCode ??= 'CLIENT_CLOSED';
@@ -45,9 +48,8 @@ export function runExchange(
       status: res.headersSent ? res.statusCode : 499,
       info,
       durationMs: performance.now() - startedAt,
-      // Body bytes: the declared lengths; a chunked body falls back to the socket's count (headers included).
-      bytesIn: declaredLength(req.headers['content-length']) ?? (meshReq.bodyless ? 0 : socket.bytesRead - readAtStart),
-      bytesOut: declaredOut ?? declaredLength(res.getHeader('content-length')) ?? socket.bytesWritten - writtenAtStart,
+      bytesIn: declaredLength(req.headers['content-length']) ?? (meshReq.bodyless ? 0 : req.socket.bytesRead - readAtStart),
+      bytesOut: bytesOut ?? relayed?.relayedBytes ?? 0,
     });
   });
   const ctx: RequestContext = { signal: ac, deadline: Infinity, attempt: 1, info, telemetry };
@@ -60,26 +62,29 @@ export function runExchange(
         return;
       }
       try {
-        if (up.rawHeaders !== undefined) res.writeHead(up.status, rawResponseHeadersForClient(up.rawHeaders, closing()));
+        if (up.rawHeaders !== undefined) res.writeHead(up.status, rawResponseHeadersForClient(up.rawHeaders, gate.draining));
         else {
           const headers = responseHeadersForClient(up.headers);
-          if (closing()) headers.connection = 'close';
+          if (gate.draining) headers.connection = 'close';
           res.writeHead(up.status, headers);
         }
       } catch (e) {
         body?.discard();
-        writeError(res, meshError('UPSTREAM_PROTOCOL_ERROR', `upstream sent headers that cannot be relayed: ${(e as Error).message}`));
+        bytesOut = writeError(res, meshError('UPSTREAM_PROTOCOL_ERROR', `upstream sent headers that cannot be relayed: ${(e as Error).message}`));
         return;
       }
-      declaredOut = declaredLength(up.rawHeaders !== undefined ? rawHeaderValue(up.rawHeaders, 'content-length') : up.headers['content-length']);
+      bytesOut = declaredLength(up.rawHeaders !== undefined ? rawHeaderValue(up.rawHeaders, 'content-length') : up.headers['content-length']);
       if (body === null) res.end();
-      // A HEAD response ends without a body; relaying it just ends ours.
-      else body.relay(res);
+      else {
+        // A HEAD response ends without a body; relaying it just ends ours.
+        relayed = body;
+        body.relay(res);
+      }
     },
     (err: unknown) => {
       const e = toMeshError(err);
       info.errorCode ??= e.code;
-      writeError(res, e, closing() ? { connection: 'close' } : undefined);
+      bytesOut = writeError(res, e, gate.draining ? { connection: 'close' } : undefined);
     },
   );
 }

@@ -93,6 +93,7 @@ export function addForwardedHeaders(out: Headers, clientIp: string | undefined, 
   out['x-forwarded-host'] ??= authority;
   const node = ip.includes(':') ? `"[${ip}]"` : ip;
   const fwd = out.forwarded;
-  const element = `for=${node};host="${authority.replace(/["\\]/g, '')}";proto=${proto}`;
+  const host = authority.includes('"') || authority.includes('\\') ? authority.replace(/["\\]/g, '') : authority;
+  const element = `for=${node};host="${host}";proto=${proto}`;
   out.forwarded = fwd ? `${Array.isArray(fwd) ? fwd.join(', ') : fwd}, ${element}` : element;
 }

@@ -14,6 +14,7 @@ import { adminListener, type AdminDeps } from './listeners/admin.js';
 import { createHardenedServer, DEFAULT_LIMITS, listen, type ServerLimits } from './listeners/http-server.js';
 import { inboundListener, inboundUpgrade } from './listeners/inbound.js';
 import { outboundListener, outboundUpgrade, type OutboundDeps } from './listeners/outbound.js';
+import { DrainGate } from './drain-gate.js';
 import { PoolRegistry } from './pool-registry.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 import { EgressAgent, UpstreamPool } from './upstream/upstream-pool.js';
@@ -51,8 +52,7 @@ export class Sidecar {
   #runtime: Runtime | undefined;
   #servers: Array<{ name: string; server: Server }> = [];
   #sockets = new Set<Socket>();
-  #draining = false;
-  #active = 0; // requests in flight on the traffic listeners
+  readonly #gate = new DrainGate(); // draining, and requests in flight on the traffic listeners
   #lastRefusal: { version: string; reason: string; at: string } | undefined;
   readonly addresses: Record<string, string> = {};
 
@@ -67,7 +67,7 @@ export class Sidecar {
   }
 
   get ready(): boolean {
-    return this.#runtime !== undefined && !this.#draining;
+    return this.#runtime !== undefined && !this.#gate.draining;
   }
 
   async applySnapshot(snapshot: Snapshot): Promise<ApplyResult> {
@@ -93,13 +93,13 @@ export class Sidecar {
   async start(): Promise<void> {
     const o = this.#opts;
     const limits = { ...DEFAULT_LIMITS, ...o.limits };
-    const closing = (): boolean => this.#draining;
-    const deps: OutboundDeps = { runtime: () => this.#runtime, egress: this.#egress, observer: this.#observer, closing };
+    const gate = this.#gate;
+    const deps: OutboundDeps = { runtime: () => this.#runtime, egress: this.#egress, observer: this.#observer, gate };
     if (o.outbound) await this.#bind('outbound', o.outbound, limits, outboundListener(deps), outboundUpgrade(deps));
     for (const u of o.upstreams ?? []) await this.#bind(`upstream:${u.service}`, u.listen, limits, outboundListener(deps, u.service), outboundUpgrade(deps, u.service));
     if (o.app && o.inbound) {
       this.#app = new UpstreamPool(formatHostPort(o.app), { connections: 256, connectTimeoutMs: 1_000 });
-      const ideps = { service: o.service, app: this.#app, maxRequests: o.inboundMaxRequests ?? 1024, observer: this.#observer, closing };
+      const ideps = { service: o.service, app: this.#app, maxRequests: o.inboundMaxRequests ?? 1024, observer: this.#observer, gate };
       await this.#bind('inbound', o.inbound, limits, inboundListener(ideps), inboundUpgrade(ideps));
     }
     if (o.admin) {
@@ -113,22 +113,14 @@ export class Sidecar {
       service: this.#opts.service,
       version: this.#runtime?.snapshot.version ?? null,
       hash: this.#runtime?.snapshot.hash ?? null,
-      draining: this.#draining,
+      draining: this.#gate.draining,
       lastRefusal: this.#lastRefusal ?? null,
       listeners: this.addresses,
     };
   }
 
   async #bind(name: string, at: HostPort, limits: ServerLimits, onRequest: Parameters<typeof createHardenedServer>[3], onUpgrade?: (req: import('node:http').IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void): Promise<void> {
-    const counted: typeof onRequest =
-      name === 'admin'
-        ? onRequest
-        : (req, res) => {
-            this.#active++;
-            res.once('close', () => this.#active--);
-            onRequest(req, res);
-          };
-    const server = createHardenedServer(name, limits, this.#opts.log, counted);
+    const server = createHardenedServer(name, limits, this.#opts.log, onRequest);
     if (onUpgrade) server.on('upgrade', onUpgrade);
     server.on('connect', (_req, socket: Socket) => writeRawError(socket, meshError('METHOD_NOT_ALLOWED', 'CONNECT tunnels are not supported; send plain HTTP requests.')));
     server.on('connection', (s: Socket) => {
@@ -147,8 +139,8 @@ export class Sidecar {
    * `connection: close`), then close pools. Resolves when done or after drainTimeoutMs.
    */
   async drain(): Promise<void> {
-    if (this.#draining) return;
-    this.#draining = true;
+    if (this.#gate.draining) return;
+    this.#gate.draining = true;
     const o = this.#opts;
     const traffic = this.#servers.filter((s) => s.name !== 'admin');
     for (const { server } of traffic) {
@@ -176,6 +168,6 @@ export class Sidecar {
   }
 
   #inflight(): number {
-    return this.#active;
+    return this.#gate.active;
   }
 }

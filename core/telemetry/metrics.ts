@@ -68,6 +68,7 @@ export class SidecarMetrics {
   #errorCodes = new BoundedLabel(64);
   /** Children looked up once per label combination, so the hot path does one Map lookup, not prom-client's label hashing ×4. */
   #series = new Map<string, RequestSeries>();
+  #last: { direction: Direction; service: string | undefined; route: string | undefined; backend: string | undefined; cls: string; errorCode: string | undefined; series: RequestSeries } | undefined;
 
   #requests: Counter<string>;
   #duration: Histogram<string>;
@@ -133,11 +134,26 @@ export class SidecarMetrics {
   }
 
   request(s: RequestSample): void {
+    const cls0 = statusClass(s.status);
+    // Steady traffic repeats one combination: the last one is checked by identity before any key is built.
+    const last = this.#last;
+    let series: RequestSeries | undefined;
+    if (last !== undefined && last.direction === s.direction && last.service === s.service && last.route === s.route && last.backend === s.backend && last.cls === cls0 && last.errorCode === s.errorCode) series = last.series;
+    else {
+      series = this.#seriesFor(s, cls0);
+      this.#last = { direction: s.direction, service: s.service, route: s.route, backend: s.backend, cls: cls0, errorCode: s.errorCode, series };
+    }
+    series.pendingRequests++;
+    series.pendingBytesIn += s.bytesIn;
+    series.pendingBytesOut += s.bytesOut;
+    series.duration.observe(s.durationMs / 1000);
+  }
+
+  #seriesFor(s: RequestSample, cls: string): RequestSeries {
     const direction = s.direction;
     const service = this.#services.value(s.service ?? '');
     const route = this.#routes.value(s.route ?? '');
     const backend = this.#backends.value(s.backend ?? '');
-    const cls = statusClass(s.status);
     const code = this.#errorCodes.value(s.errorCode ?? '');
     const key = `${direction}\u0000${service}\u0000${route}\u0000${backend}\u0000${cls}\u0000${code}`;
     let series = this.#series.get(key);
@@ -155,10 +171,7 @@ export class SidecarMetrics {
       series.requests.inc(0);
       this.#series.set(key, series);
     }
-    series.pendingRequests++;
-    series.pendingBytesIn += s.bytesIn;
-    series.pendingBytesOut += s.bytesOut;
-    series.duration.observe(s.durationMs / 1000);
+    return series;
   }
 
   retry(service: string, route: string, reason: string): void {

@@ -26,6 +26,8 @@ export interface RequestEnd {
 
 /** Opaque per-request telemetry state (e.g. the span), created at start and handed back at end. */
 export interface RequestTelemetry {
+  /** Whether attemptStarted() writes into the headers it is given (the caller then copies them per attempt). */
+  readonly injectsHeaders: boolean;
   /** Headers to add to the request sent upstream for this attempt (traceparent). */
   attemptStarted(attempt: number, endpoint: string, headers: Headers): AttemptTelemetry;
   end(e: RequestEnd): void;
@@ -59,7 +61,7 @@ export interface TelemetrySettings {
 }
 
 const noopAttempt: AttemptTelemetry = { end: () => {} };
-const noopRequest: RequestTelemetry = { attemptStarted: () => noopAttempt, end: () => {} };
+const noopRequest: RequestTelemetry = { injectsHeaders: false, attemptStarted: () => noopAttempt, end: () => {} };
 
 export const noopObserver: SidecarObserver = {
   requestStarted: () => noopRequest,

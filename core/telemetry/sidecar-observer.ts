@@ -39,6 +39,10 @@ export function createSidecarObserver(opts: SidecarObserverOptions): ObservedSid
       this.#trace = trace;
     }
 
+    get injectsHeaders(): boolean {
+      return this.#trace !== undefined;
+    }
+
     get traceId(): string | undefined {
       if (this.#trace !== undefined) return this.#trace.traceId;
       // Tracing off: the caller's W3C trace id still correlates access log lines.

@@ -10,13 +10,14 @@ import { addForwardedHeaders, requestHeadersForUpstream } from '../headers.js';
 import { ConcurrencyLimit } from '../resilience/concurrency-limit.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
 import { relayUpgrade } from './upgrade.js';
+import type { DrainGate } from '../drain-gate.js';
 
 export interface InboundDeps {
   service: string;
   app: UpstreamPool;
   maxRequests: number;
   observer: SidecarObserver;
-  closing: () => boolean;
+  gate: DrainGate;
 }
 
 export function inboundListener(deps: InboundDeps): RequestListener {
@@ -27,7 +28,7 @@ export function inboundListener(deps: InboundDeps): RequestListener {
       throw meshError('OVERFLOW', `${deps.service}: ${limit.max} inbound requests already in flight (--inbound-max-requests)`, { service: deps.service });
     }
     ctx.info.endpoint = deps.app.address;
-    const headers = { ...req.headers };
+    const headers = req.headers; // one attempt: nothing to keep apart
     const attempt = ctx.telemetry?.attemptStarted(1, deps.app.address, headers);
     try {
       const res = await deps.app.forward(req, headers, ctx.signal);
@@ -48,7 +49,7 @@ export function inboundListener(deps: InboundDeps): RequestListener {
     const meshReq: MeshRequest = { method: req.method ?? 'GET', path: req.url ?? '/', authority, headers, body: req, bodyless: isBodyless(req) };
     if (meshReq.bodyless) meshReq.body = null;
     const info: RequestInfo = { service: deps.service, route: 'inbound', backend: 'app', attempts: 1, retries: 0 };
-    runExchange(toApp, req, res, meshReq, info, deps.observer, 'inbound', deps.closing);
+    runExchange(toApp, req, res, meshReq, info, deps.observer, 'inbound', deps.gate);
   };
 }
 

@@ -15,12 +15,13 @@ import type { EgressAgent } from '../upstream/upstream-pool.js';
 import { AttemptSignal } from '../upstream/attempt-signal.js';
 import { DEFAULTS } from '../../core/config/normalize.js';
 import { relayUpgrade } from './upgrade.js';
+import type { DrainGate } from '../drain-gate.js';
 
 export interface OutboundDeps {
   runtime: () => Runtime | undefined;
   egress: EgressAgent;
   observer: SidecarObserver;
-  closing: () => boolean;
+  gate: DrainGate;
 }
 
 interface Target {
@@ -118,7 +119,7 @@ export function outboundListener(deps: OutboundDeps, fixedService?: string): Req
     const meshReq: MeshRequest = { method: req.method ?? 'GET', path: t.path, authority: t.authority, headers, body: req, bodyless: isBodyless(req) };
     if (meshReq.bodyless) meshReq.body = null;
     const h: Handler = 'code' in handler ? () => Promise.reject(handler) : handler;
-    runExchange(h, req, res, meshReq, info, deps.observer, 'outbound', deps.closing);
+    runExchange(h, req, res, meshReq, info, deps.observer, 'outbound', deps.gate);
   };
 }
 

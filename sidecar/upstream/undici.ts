@@ -10,6 +10,12 @@ const require = createRequire(import.meta.url);
 export const Pool = require('undici/lib/dispatcher/pool.js') as typeof Undici.Pool;
 export const Agent = require('undici/lib/dispatcher/agent.js') as typeof Undici.Agent;
 export const errors = require('undici/lib/core/errors.js') as typeof Undici.errors;
+// undici's index mixes request/upgrade/… into Dispatcher.prototype; loaded alone, a Pool only has
+// dispatch(). The forwarding path needs nothing else; WebSocket relays call the upgrade API on it.
+const apiUpgrade = require('undici/lib/api/api-upgrade.js') as Undici.Dispatcher['upgrade'];
+export function upgrade(d: Undici.Dispatcher, opts: Undici.Dispatcher.UpgradeOptions): Promise<Undici.Dispatcher.UpgradeData> {
+  return (apiUpgrade as (this: Undici.Dispatcher, o: Undici.Dispatcher.UpgradeOptions) => Promise<Undici.Dispatcher.UpgradeData>).call(d, opts);
+}
 export type { Dispatcher } from 'undici';
 export type Pool = Undici.Pool;
 export type Agent = Undici.Agent;

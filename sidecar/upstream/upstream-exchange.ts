@@ -25,6 +25,7 @@ const enum Mode {
 export class UpstreamExchange implements MeshResponse, ResponseBody {
   status = 0;
   rawHeaders: string[] = [];
+  relayedBytes = 0;
   readonly endpoint: string;
   #headers: Headers | undefined;
 
@@ -102,6 +103,7 @@ export class UpstreamExchange implements MeshResponse, ResponseBody {
   onData(chunk: Buffer): boolean {
     switch (this.#mode) {
       case Mode.Relaying: {
+        this.relayedBytes += chunk.length;
         if (this.#sink!.write(chunk)) return true;
         this.#awaitDrain();
         return false;
@@ -152,7 +154,11 @@ export class UpstreamExchange implements MeshResponse, ResponseBody {
     const held = this.#held;
     this.#held = undefined;
     let flowing = true;
-    if (held !== undefined) for (const c of held) flowing = sink.write(c);
+    if (held !== undefined)
+      for (const c of held) {
+        this.relayedBytes += c.length;
+        flowing = sink.write(c);
+      }
     if (this.#error !== undefined) {
       sink.destroy(this.#error);
       this.#finish(this.#error);

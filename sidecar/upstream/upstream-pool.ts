@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { isMeshError, meshError, type MeshError } from '../../core/errors.js';
 import type { Headers, MeshRequest, MeshResponse } from '../../core/handler.js';
 import type { UpstreamSignal } from './attempt-signal.js';
-import { Agent, Pool, errors as undiciErrors, type Dispatcher } from './undici.js';
+import { Agent, Pool, errors as undiciErrors, upgrade, type Dispatcher } from './undici.js';
 import { UpstreamExchange } from './upstream-exchange.js';
 
 export interface UpstreamPoolOptions {
@@ -67,7 +67,7 @@ export class UpstreamPool {
   async upgrade(path: string, headers: Headers, protocol: string, signal: AbortSignal): Promise<{ headers: Headers; socket: Duplex }> {
     const { pool, oneOff } = this.#dispatcher();
     try {
-      const r = await pool.upgrade({ path, method: 'GET', headers: headers as Record<string, string>, protocol, signal });
+      const r = await upgrade(pool, { path, method: 'GET', headers: headers as Record<string, string>, protocol, signal });
       return { headers: r.headers as Headers, socket: r.socket };
     } catch (err) {
       throw upstreamError(err, this.address, signal);
