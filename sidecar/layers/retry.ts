@@ -61,8 +61,10 @@ export const retry =
   };
 
 function retryReason(policy: RetryPolicy, idempotent: boolean, res: MeshResponse | undefined, err: MeshError | undefined, ctx: RequestContext, clock: Clock): string | undefined {
+  // A response that is no retry condition (nearly all) is settled before the clock is read.
+  if (res !== undefined && !(idempotent && policy.statuses.has(res.status))) return undefined;
   if (ctx.signal.aborted || clock.now() >= ctx.deadline) return undefined;
-  if (res) return idempotent && policy.statuses.has(res.status) ? String(res.status) : undefined;
+  if (res) return String(res.status);
   if (!err) return undefined;
   // Nothing was sent on a failed connect, so any method may go again.
   if (err.code === 'UPSTREAM_CONNECT_FAILURE') return policy.onConnectFailure ? 'connect-failure' : undefined;
