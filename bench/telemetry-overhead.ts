@@ -1,11 +1,13 @@
 // Telemetry overhead: the sidecar's outbound path with metrics + tracing (1% sampled, exported over
 // OTLP/HTTP to a local receiver) + access logs (every request, to a file) against the same sidecar
 // with the noop observer, in interleaved rounds so machine drift hits every variant alike.
-// Variants: bare (noopObserver), metrics, metrics+tracing, full (metrics+tracing+access log).
+// Variants: bare (noopObserver), metrics, metrics+access-log, metrics+tracing, full (all three).
 // Per variant: requests/s at 32 connections, p50/p99, and the sidecar's CPU time per request
 // (utime+stime from /proc/PID/stat): on a 2-core machine shared with the load generator, CPU per
-// request is the steadier figure. Every party is its own process: upstream, OTLP receiver, each
-// sidecar, the load generator.
+// request is the steadier figure; so is the sidecar's count of write system calls per request (syscw
+// from /proc/PID/io: the responses it sends plus any log writes, independent of the machine's load).
+// Every party is its own process: upstream, OTLP receiver, each sidecar, the load generator. Then, in
+// process on the CPU clock: the observer alone per variant, and the access log's writer candidates.
 //
 //   npx tsx bench/telemetry-overhead.ts [--rounds 5] [--duration 5] [--warmup 2] [--connections 32]
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,8 +19,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const SELF = fileURLToPath(import.meta.url);
-const VARIANTS = ['bare', 'metrics', 'metrics+tracing', 'full'] as const;
+// metrics+access-log: the access log's cost on its own, against metrics, without tracing's noise.
+const VARIANTS = ['bare', 'metrics', 'metrics+access-log', 'metrics+tracing', 'full'] as const;
 type Variant = (typeof VARIANTS)[number];
+const traces = (v: Variant): boolean => v === 'metrics+tracing' || v === 'full';
+const logs = (v: Variant): boolean => v === 'metrics+access-log' || v === 'full';
 const HOST = 'bench';
 
 const { values: opt } = parseArgs({
@@ -83,16 +88,17 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
   const { AccessLog } = await import('../core/telemetry/access-log.js');
   const registry = new Registry();
   registerProcessMetrics(registry);
+  const accessLog = logs(variant) ? new AccessLog({ destination: path.join(dir, `access-${process.pid}.log`) }) : undefined;
   const observer =
     variant === 'bare'
       ? undefined
       : createSidecarObserver({
           registry,
           service: 'client',
-          tracing: variant === 'metrics' ? undefined : Tracing.fromEnv({ service: 'client' }),
-          accessLog: variant === 'full' ? new AccessLog({ destination: path.join(dir, `access-${process.pid}.log`) }) : undefined,
+          tracing: traces(variant) ? Tracing.fromEnv({ service: 'client' }) : undefined,
+          accessLog,
         });
-  if (variant !== 'bare' && variant !== 'metrics' && !process.env.OTEL_EXPORTER_OTLP_ENDPOINT) throw new Error('tracing variant without OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (traces(variant) && !process.env.OTEL_EXPORTER_OTLP_ENDPOINT) throw new Error('tracing variant without OTEL_EXPORTER_OTLP_ENDPOINT');
   const log = createLogger('bench-sidecar', 'info');
   const sidecar = new Sidecar({
     service: 'client',
@@ -105,7 +111,7 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
   const port = Number(upstream.split(':')[1]);
   const config = {
     services: { [HOST]: { endpoints: [{ address: upstream }], retry: { attempts: 2 } } },
-    // BENCH_ACCESS_LOG_RATIO: the access log's sampleRatio in the "full" variant (default 1: every request).
+    // BENCH_ACCESS_LOG_RATIO: the access log's sampleRatio where there is one (default 1: every request).
     telemetry: { tracing: { sampleRatio: 0.01 }, accessLog: { sampleRatio: Number(process.env.BENCH_ACCESS_LOG_RATIO ?? 1) } },
   };
   const r = await sidecar.applySnapshot(makeSnapshot('bench', config, {}));
@@ -115,6 +121,7 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
     void (async () => {
       await sidecar.drain();
       await observer?.close();
+      say({ msg: 'stopped', accessLogDropped: accessLog?.dropped ?? 0 });
       process.exit(0);
     })();
   });
@@ -151,12 +158,12 @@ async function runMicro(dir: string, endpoint: string): Promise<void> {
     createSidecarObserver({
       registry: new Registry(),
       service: 'client',
-      tracing: v === 'metrics+tracing' || v === 'full' ? new Tracing({ serviceName: 'client', exporter: new OTLPTraceExporter({ url: `${endpoint}/v1/traces` }), sampleRatio: 0.01 }) : undefined,
-      accessLog: v === 'full' ? new AccessLog({ destination: path.join(dir, `micro-${v}.log`) }) : undefined,
+      tracing: traces(v) ? new Tracing({ serviceName: 'client', exporter: new OTLPTraceExporter({ url: `${endpoint}/v1/traces` }), sampleRatio: 0.01 }) : undefined,
+      accessLog: logs(v) ? new AccessLog({ destination: path.join(dir, `micro-${v}.log`) }) : undefined,
     });
   const info = { service: HOST, route: 'default', backend: HOST, endpoint: '127.0.0.1:9', attempts: 1, retries: 0 };
   const out: Record<string, number> = {};
-  for (const v of ['metrics', 'metrics+tracing', 'full'] as const) {
+  for (const v of ['metrics', 'metrics+access-log', 'metrics+tracing', 'full'] as const) {
     let best = Infinity;
     for (let round = 0; round < 3; round++) {
       const obs = make(v);
@@ -176,6 +183,75 @@ async function runMicro(dir: string, endpoint: string): Promise<void> {
     out[v] = best;
   }
   say({ micro: out });
+}
+
+/**
+ * The access log's writer alone: CPU time per line (ns, best of 3 × 200k lines, to a file) of the
+ * candidates, with the event loop given a turn after every line (a loaded sidecar ends a request or a
+ * few per turn) and after every 500. process.cpuUsage() counts the thread pool's writes too.
+ */
+async function runWriters(dir: string): Promise<void> {
+  const { pino } = await import('pino');
+  const { openSync } = await import('node:fs');
+  const { formatAccessLine } = await import('../core/telemetry/access-line.js');
+  const { BatchedLineWriter } = await import('../core/telemetry/batched-line-writer.js');
+  const N = 200_000;
+  type Sink = { line(e: Record<string, unknown>): void; close(): Promise<void> };
+  const file = (name: string): string => path.join(dir, `writers-${name}.log`);
+  const pinoTo = (dest: { write(s: string): unknown }) => pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+  const endSonic = (d: ReturnType<typeof pino.destination>) => new Promise<void>((r) => (d.once('close', () => r()), d.end()));
+  const candidates: Record<string, () => Sink> = {
+    // What access-log.ts did before: a write as soon as none is in flight.
+    'pino → sonic-boom, minLength 0 (before)': () => {
+      const d = pino.destination({ dest: file('a'), sync: false, minLength: 0 });
+      const l = pinoTo(d);
+      return { line: (e) => l.info(e, 'access'), close: () => endSonic(d) };
+    },
+    // sonic-boom's own batching: minLength must stay below maxWrite; periodicFlush is its timer.
+    'pino → sonic-boom, minLength 63 KiB + periodicFlush 200 ms': () => {
+      const d = pino.destination({ dest: file('b'), sync: false, minLength: 63 * 1024, maxWrite: 64 * 1024, maxLength: 4 * 1024 * 1024, periodicFlush: 200 } as never);
+      const l = pinoTo(d);
+      return { line: (e) => l.info(e, 'access'), close: () => endSonic(d) };
+    },
+    'pino → BatchedLineWriter': () => {
+      const w = new BatchedLineWriter({ destination: openSync(file('c'), 'a'), closeFd: true });
+      const l = pinoTo({ write: (s: string) => w.write(s) });
+      return { line: (e) => l.info(e, 'access'), close: () => w.close() };
+    },
+    'formatAccessLine → BatchedLineWriter (now)': () => {
+      const w = new BatchedLineWriter({ destination: openSync(file('d'), 'a'), closeFd: true });
+      return { line: (e) => w.write(formatAccessLine(e as never, Date.now())), close: () => w.close() };
+    },
+    'pino, formatting only (no-op stream)': () => {
+      const l = pinoTo({ write: () => {} });
+      return { line: (e) => l.info(e, 'access'), close: async () => {} };
+    },
+    'formatAccessLine only': () => {
+      let keep = 0;
+      return { line: (e) => void (keep += formatAccessLine(e as never, Date.now()).length), close: async () => void (keep += 0) };
+    },
+    'nothing (the loop and the entry object)': () => ({ line: () => {}, close: async () => {} }),
+  };
+  const out: Record<string, Record<string, number>> = {};
+  for (const every of [1, 500]) {
+    for (const [name, make] of Object.entries(candidates)) {
+      let best = Infinity;
+      for (let round = 0; round < 3; round++) {
+        const sink = make();
+        const c0 = process.cpuUsage();
+        for (let i = 0; i < N; i++) {
+          // The entry sidecar-observer.ts builds, keys in its order.
+          sink.line({ direction: 'outbound', method: 'GET', authority: HOST, path: `/api/users/${i}`, status: 200, errorCode: undefined, service: HOST, route: 'default', endpoint: '127.0.0.1:9101', attempts: 1, durationMs: 0.815, bytesIn: 0, bytesOut: 120, traceId: '4bf92f3577b34da6a3ce929d0e0e4736' });
+          if (i % every === every - 1) await new Promise((r) => setImmediate(r));
+        }
+        await sink.close();
+        const c = process.cpuUsage(c0);
+        best = Math.min(best, ((c.user + c.system) * 1000) / N);
+      }
+      (out[name] ??= {})[`every${every}`] = best;
+    }
+  }
+  say({ writers: out });
 }
 
 // ---- orchestration --------------------------------------------------------------------------
@@ -213,6 +289,11 @@ async function waitLine(c: Child, pred: (o: Record<string, unknown>) => boolean,
   }
 }
 
+/** Write system calls a process made so far (all its threads; Linux /proc). */
+function writeSyscalls(pid: number): number {
+  return Number(/^syscw: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]);
+}
+
 /** utime+stime of a process in microseconds (Linux /proc). */
 function cpuUs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -237,6 +318,7 @@ interface Sample {
   p50Us: number;
   p99Us: number;
   cpuUsPerReq: number;
+  writesPerReq: number;
   errors: number;
 }
 
@@ -292,11 +374,14 @@ async function main(): Promise<void> {
         const s = sidecars.get(v)!;
         const pid = s.c.proc.pid!;
         const cpu0 = cpuUs(pid);
+        const w0 = writeSyscalls(pid);
         const r = await load(s.outbound, duration);
         const cpu1 = cpuUs(pid);
-        const sample: Sample = { variant: v, round, rps: r.requests / r.durationS, p50Us: r.p50Us, p99Us: r.p99Us, cpuUsPerReq: (cpu1 - cpu0) / Math.max(1, r.requests), errors: r.errors + r.non2xx };
+        const w1 = writeSyscalls(pid);
+        const reqs = Math.max(1, r.requests);
+        const sample: Sample = { variant: v, round, rps: r.requests / r.durationS, p50Us: r.p50Us, p99Us: r.p99Us, cpuUsPerReq: (cpu1 - cpu0) / reqs, writesPerReq: (w1 - w0) / reqs, errors: r.errors + r.non2xx };
         samples.push(sample);
-        process.stderr.write(`round ${round} ${v.padEnd(16)} ${sample.rps.toFixed(0).padStart(7)} req/s  p50 ${sample.p50Us}µs  p99 ${sample.p99Us}µs  cpu ${sample.cpuUsPerReq.toFixed(1)}µs/req  errors ${sample.errors}\n`);
+        process.stderr.write(`round ${round} ${v.padEnd(16)} ${sample.rps.toFixed(0).padStart(7)} req/s  p50 ${sample.p50Us}µs  p99 ${sample.p99Us}µs  cpu ${sample.cpuUsPerReq.toFixed(1)}µs/req  writes ${sample.writesPerReq.toFixed(3)}/req  errors ${sample.errors}\n`);
       }
     }
     const accessLogBytes = (() => {
@@ -307,9 +392,13 @@ async function main(): Promise<void> {
       }
     })();
     for (const v of VARIANTS) await stop(sidecars.get(v)!.c);
+    const accessLogDropped = Number((sidecars.get('full')!.c.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { accessLogDropped?: number }) : {})).find((o) => o.accessLogDropped !== undefined) ?? { accessLogDropped: NaN }).accessLogDropped);
     const m = child(['--role', 'micro', '--dir', dir, '--url', `http://${receiverAddr}`]);
     const micro = (await waitLine(m, (o) => o.micro !== undefined, 600_000)).micro as Record<string, number>;
     await m.exited;
+    const wr = child(['--role', 'writers', '--dir', dir]);
+    const writers = (await waitLine(wr, (o) => o.writers !== undefined, 600_000)).writers as Record<string, Record<string, number>>;
+    await wr.exited;
     await stop(receiver);
     const spans = Number((receiver.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { spans?: number }) : {})).find((o) => o.spans !== undefined) ?? { spans: 0 }).spans);
 
@@ -322,18 +411,33 @@ async function main(): Promise<void> {
       // Each round's figure against bare's in the same round (minutes apart at most), then the median:
       // steadier than a ratio of medians when the machine's load drifts.
       const paired = (f: (x: Sample) => number) => median(ss.map((x) => f(x) / f(bare.find((b) => b.round === x.round)!)));
-      return { variant: v, rps, rpsCost: 1 - paired((x) => x.rps), p50Us: median(ss.map((s) => s.p50Us)), p99Us: median(ss.map((s) => s.p99Us)), cpuUsPerReq: cpu, cpuCost: paired((x) => x.cpuUsPerReq) - 1, errors: ss.reduce((a, s) => a + s.errors, 0) };
+      return { variant: v, rps, rpsCost: 1 - paired((x) => x.rps), p50Us: median(ss.map((s) => s.p50Us)), p99Us: median(ss.map((s) => s.p99Us)), cpuUsPerReq: cpu, cpuCost: paired((x) => x.cpuUsPerReq) - 1, writesPerReq: median(ss.map((s) => s.writesPerReq)), errors: ss.reduce((a, s) => a + s.errors, 0) };
     });
     const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
     console.log(`\n${rounds} interleaved rounds × ${duration}s at ${connections} connections; medians. ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; load average at start ${loadAtStart}, at end ${os.loadavg()[0]!.toFixed(1)}`);
-    console.log('| variant | req/s | throughput vs bare (paired) | p50 µs | p99 µs | sidecar CPU µs/req | CPU vs bare (paired) | errors |');
-    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
-    for (const r of rows) console.log(`| ${r.variant} | ${r.rps.toFixed(0)} | ${r.variant === 'bare' ? '—' : pct(-r.rpsCost)} | ${r.p50Us} | ${r.p99Us} | ${r.cpuUsPerReq.toFixed(1)} | ${r.variant === 'bare' ? '—' : pct(r.cpuCost)} | ${r.errors} |`);
-    console.log(`\nspans received by the OTLP receiver: ${spans}; access log written by "full": ${(accessLogBytes / 1e6).toFixed(1)} MB`);
+    console.log('| variant | req/s | throughput vs bare (paired) | p50 µs | p99 µs | sidecar CPU µs/req | CPU vs bare (paired) | write syscalls/req | errors |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of rows) console.log(`| ${r.variant} | ${r.rps.toFixed(0)} | ${r.variant === 'bare' ? '—' : pct(-r.rpsCost)} | ${r.p50Us} | ${r.p99Us} | ${r.cpuUsPerReq.toFixed(1)} | ${r.variant === 'bare' ? '—' : pct(r.cpuCost)} | ${r.writesPerReq.toFixed(3)} | ${r.errors} |`);
+    console.log('\nPer round (paired against bare in the same round): throughput change / CPU per request change');
+    console.log(`| variant | ${Array.from({ length: rounds }, (_, i) => `round ${i + 1}`).join(' | ')} |`);
+    console.log(`|---|${'---:|'.repeat(rounds)}`);
+    for (const v of VARIANTS.slice(1)) {
+      const cells = Array.from({ length: rounds }, (_, i) => {
+        const x = samples.find((s) => s.variant === v && s.round === i + 1)!;
+        const b = bare.find((s) => s.round === i + 1)!;
+        return `${pct(x.rps / b.rps - 1)} / ${pct(x.cpuUsPerReq / b.cpuUsPerReq - 1)}`;
+      });
+      console.log(`| ${v} | ${cells.join(' | ')} |`);
+    }
+    console.log(`\nspans received by the OTLP receiver: ${spans}; access log written by "full": ${(accessLogBytes / 1e6).toFixed(1)} MB, lines dropped: ${accessLogDropped}`);
     console.log(`\nObserver alone, in-process CPU time (best of 3 × 200k requests; tracing 1% exported, access log to a file):`);
     console.log('| variant | ns/request | share of bare sidecar CPU/req |');
     console.log('|---|---:|---:|');
     for (const [v, ns] of Object.entries(micro)) console.log(`| ${v} | ${ns.toFixed(0)} | ${((ns / 1000 / baseCpu) * 100).toFixed(1)}% |`);
+    console.log(`\nAccess log writer candidates, in-process CPU time per line to a file (best of 3 × 200k lines; "nothing" is the loop itself):`);
+    console.log('| writer | ns/line, a loop turn per line | ns/line, a loop turn per 500 lines |');
+    console.log('|---|---:|---:|');
+    for (const [w, r] of Object.entries(writers)) console.log(`| ${w} | ${r.every1!.toFixed(0)} | ${r.every500!.toFixed(0)} |`);
   } finally {
     for (const p of parties.reverse()) await stop(p);
     rmSync(dir, { recursive: true, force: true });
@@ -356,6 +460,9 @@ switch (opt.role) {
     break;
   case 'micro':
     await runMicro(opt.dir!, opt.url!);
+    break;
+  case 'writers':
+    await runWriters(opt.dir ?? mkdtempSync(path.join(os.tmpdir(), 'meshlet-bench-writers-')));
     break;
   case 'load':
     await runLoad(opt.url!, Number(opt.connections), Number(opt.duration));
