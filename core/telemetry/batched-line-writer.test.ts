@@ -97,6 +97,22 @@ describe('BatchedLineWriter', () => {
     expect(w.write(line(100, 100))).toBe(true);
   });
 
+  it('hands everything queued behind a slow write to the next single write', async () => {
+    const h = heldStream();
+    const w = new BatchedLineWriter({ destination: h.stream, batchBytes: 1024, clock: new FakeClock() });
+    for (let i = 0; i < 50; i++) w.write(line(i, 100)); // 10 lines a batch: 1 in flight, 3 waiting, 1 filling
+    expect(h.chunks).toHaveLength(1);
+    h.release();
+    expect(h.chunks).toHaveLength(2);
+    expect(h.chunks[1]).toBe(Array.from({ length: 30 }, (_, i) => line(10 + i, 100)).join(''));
+    const closed = w.close();
+    h.release();
+    h.release();
+    await closed;
+    expect(h.chunks.join('')).toBe(Array.from({ length: 50 }, (_, i) => line(i, 100)).join(''));
+    expect(w.queuedBytes).toBe(0);
+  });
+
   it('survives a failing destination: the batch is counted as dropped, reported, and the next one tried', async () => {
     const h = heldStream();
     const errors: string[] = [];
