@@ -178,7 +178,7 @@ export class BatchedLineWriter {
     return this.#closing;
   }
 
-  /** At exit: the queued batches, synchronously (the one in flight, if any, is the thread pool's). */
+  /** At exit: the queued batches, synchronously (those in flight, if any, are the thread pool's). */
   #writeOutSync(): void {
     const fd = this.#dest as number;
     this.#pending.push(this.#current);
