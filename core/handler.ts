@@ -81,7 +81,10 @@ export interface CancelSignal {
 }
 
 export interface RequestContext {
-  /** Aborts when the client disconnects or the total deadline passes. */
+  /**
+   * Aborts when the client disconnects. The deadline does not abort it: each attempt arms its own
+   * timer from `deadline`, and the retry layer checks it before backing off.
+   */
   readonly signal: CancelSignal;
   /** Clock time (ms) by which the whole request must be done; Infinity when none. */
   deadline: number;

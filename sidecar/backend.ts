@@ -82,13 +82,13 @@ export class Backend {
     const timer =
       ms === Infinity
         ? undefined
-        : setTimeout(
+        : this.#clock.setTimeout(
             () => ac.abort(meshError('UPSTREAM_TIMEOUT', `${name}: no response from ${ep.address} within ${Math.round(perTry ? perTryTimeoutMs : ms)}ms${perTry ? ' (per-try timeout)' : ''}`, { service: name, endpoint: ep.address, perTry })),
             Math.max(0, ms),
           );
     try {
       const res = await ep.pool.forward(req, headers, ac);
-      clearTimeout(timer);
+      if (timer !== undefined) this.#clock.clearTimeout(timer);
       if (pendingHeld) {
         svc.pending.release();
         pendingHeld = false;
@@ -101,7 +101,7 @@ export class Backend {
       else release();
       return res;
     } catch (e) {
-      clearTimeout(timer);
+      if (timer !== undefined) this.#clock.clearTimeout(timer);
       release();
       const err = e as MeshError;
       if (err.code === 'CLIENT_CLOSED') ep.breaker.onCancel(token);
