@@ -8,6 +8,7 @@ import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import type { BreakerState, Direction } from './observer.js';
 import { BoundedLabel } from './bounded-label.js';
+import { BucketHistogram, type HistogramSeries } from './bucket-histogram.js';
 
 export { Registry };
 
@@ -39,7 +40,7 @@ export interface RequestSample {
 
 interface RequestSeries {
   requests: Counter.Internal;
-  duration: Histogram.Internal<string>;
+  duration: HistogramSeries;
   bytesIn: Counter.Internal;
   bytesOut: Counter.Internal;
   /** Counted on the request path, handed to prom-client at scrape time (collect), which spares
@@ -71,7 +72,7 @@ export class SidecarMetrics {
   #last: { direction: Direction; service: string | undefined; route: string | undefined; backend: string | undefined; cls: string; errorCode: string | undefined; series: RequestSeries } | undefined;
 
   #requests: Counter<string>;
-  #duration: Histogram<string>;
+  #duration: BucketHistogram;
   #bytesIn: Counter<string>;
   #bytesOut: Counter<string>;
   #retries: Counter<string>;
@@ -101,7 +102,7 @@ export class SidecarMetrics {
       },
     });
     // No error_code on the histogram: latency by class is what dashboards plot, and it keeps the series count down.
-    this.#duration = new Histogram({ name: 'meshlet_request_duration_seconds', help: 'Time from receiving a request to the end of its response, retries included.', labelNames: ['direction', 'service', 'route', 'backend', 'status_class'], buckets: LATENCY_BUCKETS_SECONDS, registers });
+    this.#duration = new BucketHistogram({ name: 'meshlet_request_duration_seconds', help: 'Time from receiving a request to the end of its response, retries included.', labelNames: ['direction', 'service', 'route', 'backend', 'status_class'], buckets: LATENCY_BUCKETS_SECONDS, registers });
     this.#bytesIn = new Counter({
       name: 'meshlet_request_bytes_total',
       help: 'Request bytes received from clients.',
@@ -160,7 +161,7 @@ export class SidecarMetrics {
     if (series === undefined) {
       series = {
         requests: this.#requests.labels(direction, service, route, backend, cls, code),
-        duration: this.#duration.labels(direction, service, route, backend, cls),
+        duration: this.#duration.series(direction, service, route, backend, cls),
         bytesIn: this.#bytesIn.labels(direction, service),
         bytesOut: this.#bytesOut.labels(direction, service),
         pendingRequests: 0,
