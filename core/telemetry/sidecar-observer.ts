@@ -39,8 +39,10 @@ export function createSidecarObserver(opts: SidecarObserverOptions): ObservedSid
       this.#trace = trace;
     }
 
+    // An unsampled trace writes the same traceparent on every attempt, so the request's own headers
+    // can carry it; a sampled one names a new client span per attempt and needs a copy each time.
     get injectsHeaders(): boolean {
-      return this.#trace !== undefined;
+      return this.#trace?.sampled === true;
     }
 
     get traceId(): string | undefined {

@@ -286,8 +286,11 @@ class UnsampledTrace implements RequestTrace {
 
   constructor(parent: Parent | undefined) {
     if (parent === undefined) {
-      this.traceId = randomHex(32);
-      this.#traceparent = `00-${this.traceId}-${randomHex(16)}-00`;
+      // Trace id and span id from one read of the pool; neither may be all zeros (W3C).
+      let ids = randomHex(48);
+      while (ids.startsWith(ZEROS[32]!) || ids.endsWith(ZEROS[16]!)) ids = randomHex(48);
+      this.traceId = ids.slice(0, 32);
+      this.#traceparent = `00-${this.traceId}-${ids.slice(32)}-00`;
     } else {
       this.traceId = parent.traceId;
       this.#traceparent = parent.traceparent ?? `00-${parent.traceId}-${parent.spanId}-${parent.sampled ? '01' : '00'}`;
