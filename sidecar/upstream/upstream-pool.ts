@@ -20,10 +20,12 @@ export class UpstreamPool {
   readonly address: string;
   readonly options: UpstreamPoolOptions;
   #pool: Pool;
+  readonly #servername: string;
 
   constructor(address: string, options: UpstreamPoolOptions) {
     this.address = address;
     this.options = options;
+    this.#servername = hostOf(address);
     this.#pool = this.#open(options.connections);
   }
 
@@ -57,7 +59,7 @@ export class UpstreamPool {
   forward(req: MeshRequest, headers: Headers, signal: UpstreamSignal): Promise<MeshResponse> {
     headers.host = req.authority;
     const { pool, oneOff } = this.#dispatcher();
-    const promise = dispatch(pool, undefined, this.address, req, headers, signal);
+    const promise = dispatch(pool, undefined, this.address, this.#servername, req, headers, signal);
     // Graceful: undici waits for the response body before it closes.
     if (oneOff) void pool.close().catch(() => {});
     return promise;
@@ -98,7 +100,7 @@ export class EgressAgent {
   forward(req: MeshRequest, headers: Headers, signal: UpstreamSignal): Promise<MeshResponse> {
     headers.host = req.authority;
     const origin = `http://${req.authority.includes(':') ? req.authority : `${req.authority}:80`}`;
-    return dispatch(this.#agent, origin, req.authority, req, headers, signal);
+    return dispatch(this.#agent, origin, req.authority, hostOf(req.authority), req, headers, signal);
   }
 
   close(): Promise<void> {
@@ -106,7 +108,15 @@ export class EgressAgent {
   }
 }
 
-function dispatch(d: Dispatcher, origin: string | undefined, address: string, req: MeshRequest, headers: Headers, signal: UpstreamSignal): Promise<MeshResponse> {
+// undici derives a TLS server name from each request's Host (a hostname parse and an IP regex per
+// request) unless one is given; these are plain-HTTP connections, so the endpoint's own host will do.
+function hostOf(authority: string): string {
+  const close = authority.lastIndexOf(']');
+  const colon = authority.lastIndexOf(':');
+  return colon > close ? authority.slice(0, colon) : authority;
+}
+
+function dispatch(d: Dispatcher, origin: string | undefined, address: string, servername: string, req: MeshRequest, headers: Headers, signal: UpstreamSignal): Promise<MeshResponse> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(upstreamError(signal.reason, address, signal));
     const exchange = new UpstreamExchange(address, signal, (err) => upstreamError(err, address, signal), resolve, reject);
@@ -117,7 +127,8 @@ function dispatch(d: Dispatcher, origin: string | undefined, address: string, re
         path: req.path,
         headers: headers as Record<string, string | string[]>,
         body: req.bufferedBody ?? req.body,
-      },
+        servername,
+      } as Dispatcher.DispatchOptions,
       exchange as unknown as Dispatcher.DispatchHandler,
     );
   });
