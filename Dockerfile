@@ -59,5 +59,6 @@ HEALTHCHECK --interval=5s --timeout=3s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.HEALTHCHECK_URL,{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Node is PID 1 and handles SIGTERM itself (drain, deregister, exit 0).
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/app/dist/cli/meshlet.js"]
+# --single-threaded-gc: see core/node-flags.ts (a sidecar should not spread GC work over its host's cores).
+ENTRYPOINT ["node", "--single-threaded-gc", "/app/dist/cli/meshlet.js"]
 CMD ["sidecar"]

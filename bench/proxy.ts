@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { MESHLET_NODE_FLAGS } from '../core/node-flags.js';
 import { waitFor } from '../test/harness/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,7 +24,7 @@ const HOST = 'bench'; // the mesh service name; every target gets the same Host 
 const CONCURRENCIES = [32, 1] as const;
 const WARMUP_REQUESTS = 30_000;
 const WARMUP_MAX_RUNS = 6;
-const TARGET_NAMES = ['direct', 'meshlet', 'meshlet+log', 'http-proxy', 'fastify-proxy', 'nginx'] as const;
+const TARGET_NAMES = ['direct', 'meshlet', 'meshlet+log', 'undici-bare', 'http-proxy', 'fastify-proxy', 'nginx'] as const;
 type TargetName = (typeof TARGET_NAMES)[number];
 
 interface Options {
@@ -160,6 +161,13 @@ function cpuUs(pid: number, tickUs: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * tickUs; // fields 14 and 15 of proc(5)
+}
+
+/** Private (anonymous) and file-backed resident memory now, in MB (/proc/PID/status RssAnon, RssFile). */
+function rssPartsMb(pid: number): { anon: number; file: number } {
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(st)?.[1] ?? NaN);
+  return { anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 };
 }
 
 function peakRssMb(pid: number): number {
@@ -303,7 +311,9 @@ async function main(): Promise<void> {
 
     const targets: Target[] = [];
     for (const name of opts.targets) {
+      // The node flags the meshlet executable runs with (its shebang, the image's ENTRYPOINT).
       const sidecarArgs = (accessLog: string): string[] => [
+        ...MESHLET_NODE_FLAGS,
         path.join(DIST, 'cli/meshlet.js'), 'sidecar', '--service', 'bench-client', '--config', meshFile,
         '--outbound', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--data-dir', path.join(dir, `data-${name}`), '--access-log', accessLog,
       ];
@@ -312,10 +322,11 @@ async function main(): Promise<void> {
         const c = start(name, process.execPath, sidecarArgs(name === 'meshlet' ? 'off' : 'stdout'));
         const addr = (await c.listening('outbound')).get('outbound')!;
         targets.push({ name, label: name === 'meshlet' ? 'meshlet (--access-log off)' : 'meshlet (default: access log to stdout→file)', address: addr, pid: c.pid });
-      } else if (name === 'http-proxy' || name === 'fastify-proxy') {
+      } else if (name === 'http-proxy' || name === 'fastify-proxy' || name === 'undici-bare') {
         const c = start(name, process.execPath, [path.join(DIST, `bench/peers/${name}.js`), `http://${ups[0]}`]);
         const addr = (await c.listening(name)).get(name)!;
-        targets.push({ name, label: name === 'http-proxy' ? 'node-http-proxy (keep-alive agent)' : '@fastify/http-proxy', address: addr, pid: c.pid });
+        const label = { 'http-proxy': 'node-http-proxy (keep-alive agent)', 'fastify-proxy': '@fastify/http-proxy', 'undici-bare': 'bare node:http + undici dispatch (no features)' }[name];
+        targets.push({ name, label, address: addr, pid: c.pid });
       } else if (name === 'nginx') {
         const bin = which('nginx');
         if (!bin) {
@@ -345,6 +356,22 @@ async function main(): Promise<void> {
       }
     }
 
+    // VmHWM is the kernel's peak of RSS, which counts the node binary's file-backed pages too
+    // (shared with every other Node process); the private part's peak is sampled every 50 ms.
+    const peakAnon = new Map<TargetName, { anon: number; file: number }>();
+    const sampleMemory = (): void => {
+      for (const t of targets) {
+        if (t.pid === undefined) continue;
+        try {
+          const m = rssPartsMb(t.pid);
+          const p = peakAnon.get(t.name);
+          if (p === undefined || m.anon > p.anon) peakAnon.set(t.name, m);
+        } catch {
+          // exited; its figures stay as last sampled
+        }
+      }
+    };
+    const memoryTimer = setInterval(sampleMemory, 50);
     const samples: Sample[] = [];
     for (let round = 0; round < opts.rounds; round++) {
       for (const connections of CONCURRENCIES) {
@@ -359,6 +386,8 @@ async function main(): Promise<void> {
         }
       }
     }
+    clearInterval(memoryTimer);
+    sampleMemory();
     const rss = new Map(targets.map((t) => [t.name, t.pid === undefined ? undefined : peakRssMb(t.pid)]));
 
     const pick = (name: TargetName, c: number): Sample[] => samples.filter((s) => s.target === name && s.connections === c);
@@ -381,6 +410,8 @@ async function main(): Promise<void> {
         cpu32: t.pid === undefined ? undefined : median(s32.map((s) => s.cpuUsPerReq!)),
         cpu1: t.pid === undefined ? undefined : median(s1.map((s) => s.cpuUsPerReq!)),
         peakRssMb: rss.get(t.name),
+        peakAnonMb: peakAnon.get(t.name)?.anon,
+        fileMbAtPeak: peakAnon.get(t.name)?.file,
         failed: [...s32, ...s1].reduce((n, s) => n + s.errors + s.non2xx, 0),
       };
     });
@@ -390,11 +421,11 @@ async function main(): Promise<void> {
     const lines = [
       `${new Date().toISOString()} · Node ${process.version} · ${os.cpus().length}× ${cpuInfo} · loadgen ${opts.loadgen} · ${opts.rounds} rounds × ${opts.durationS}s, interleaved · medians over rounds · load average at start ${loadAtStart}, at end ${load}`,
       '',
-      '| target | req/s @32 | p50 @32 | p99 @32 | req/s @1 | p50 @1 | p99 @1 | added p50 @1 | CPU/req @32 | CPU/req @1 | peak RSS | failed |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| target | req/s @32 | p50 @32 | p99 @32 | req/s @1 | p50 @1 | p99 @1 | added p50 @1 | CPU/req @32 | CPU/req @1 | peak RSS | peak private (file-backed then) | failed |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...rows.map(
         (r) =>
-          `| ${r.label} | ${fmt(r.rps32)} | ${fmt(r.p50_32)} µs | ${fmt(r.p99_32)} µs | ${fmt(r.rps1)} | ${fmt(r.p50_1)} µs | ${fmt(r.p99_1)} µs | ${r.addedP50_1 === undefined ? '–' : `${fmt(r.addedP50_1)} µs`} | ${r.cpu32 === undefined ? '–' : `${fmt(r.cpu32, 1)} µs`} | ${r.cpu1 === undefined ? '–' : `${fmt(r.cpu1, 1)} µs`} | ${r.peakRssMb === undefined ? '–' : `${fmt(r.peakRssMb, 1)} MB`} | ${r.failed} |`,
+          `| ${r.label} | ${fmt(r.rps32)} | ${fmt(r.p50_32)} µs | ${fmt(r.p99_32)} µs | ${fmt(r.rps1)} | ${fmt(r.p50_1)} µs | ${fmt(r.p99_1)} µs | ${r.addedP50_1 === undefined ? '–' : `${fmt(r.addedP50_1)} µs`} | ${r.cpu32 === undefined ? '–' : `${fmt(r.cpu32, 1)} µs`} | ${r.cpu1 === undefined ? '–' : `${fmt(r.cpu1, 1)} µs`} | ${r.peakRssMb === undefined ? '–' : `${fmt(r.peakRssMb, 1)} MB`} | ${r.peakAnonMb === undefined ? '–' : `${fmt(r.peakAnonMb, 1)} MB (${fmt(r.fileMbAtPeak, 1)} MB)`} | ${r.failed} |`,
       ),
     ];
     const m = rows.find((r) => r.target === 'meshlet');
@@ -410,6 +441,8 @@ async function main(): Promise<void> {
       if (fp) lines.push(`- CPU/req below @fastify/http-proxy: ${fmt(m.cpu32, 1)} vs ${fmt(fp.cpu32, 1)} µs (median of per-round ratios ${fmt(roundRatio('fastify-proxy'), 2)}×) → ${m.cpu32! < fp.cpu32! ? 'met' : 'MISSED'}`);
       lines.push(`- added p50 at 1 connection ≤ 80 µs: ${fmt(m.addedP50_1)} µs → ${m.addedP50_1! <= 80 ? 'met' : 'MISSED'}`);
       lines.push(`- peak RSS ≤ 80 MB: ${fmt(m.peakRssMb, 1)} MB → ${m.peakRssMb! <= 80 ? 'met' : 'MISSED'}`);
+      const floor = rows.find((r) => r.target === 'undici-bare');
+      if (floor) lines.push(`- against the bare node:http + undici floor: CPU/req ${fmt(m.cpu32! / floor.cpu32!, 2)}× (${fmt(m.cpu32, 1)} vs ${fmt(floor.cpu32, 1)} µs), peak RSS ${fmt(m.peakRssMb, 1)} vs ${fmt(floor.peakRssMb, 1)} MB`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
     if (opts.json) writeFileSync(opts.json, JSON.stringify({ options: opts, rows, samples }, null, 2));

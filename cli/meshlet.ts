@@ -1,6 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 // The one executable. Each subcommand lives in its own file; every flag has a MESHLET_* twin
 // (--control-plane ⇔ MESHLET_CONTROL_PLANE). Flags given on the command line win over the variables.
+// The shebang's node flags are core/node-flags.ts's (why is there).
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 

@@ -22,9 +22,10 @@ const services = Object.entries(compose.services);
 
 /** The program and subcommand a service runs, and the env prefix it reads. */
 function programOf(s: ComposeService): { script: string; args: string[]; prefix: string } {
-  const entry = s.entrypoint ?? ['node', '/app/dist/cli/meshlet.js'];
-  const script = entry[1]!.replace('/app/', `${ROOT}/`);
-  if (script.endsWith('meshlet.js')) return { script, args: [...entry.slice(2), ...(s.entrypoint ? [] : (s.command ?? ['sidecar']).slice(0, 1))], prefix: 'MESHLET_' };
+  const entry = s.entrypoint ?? ['node', '--single-threaded-gc', '/app/dist/cli/meshlet.js']; // the Dockerfile's ENTRYPOINT
+  const at = entry.findIndex((e) => e.endsWith('.js'));
+  const script = entry[at]!.replace('/app/', `${ROOT}/`);
+  if (script.endsWith('meshlet.js')) return { script, args: [...entry.slice(at + 1), ...(s.entrypoint ? [] : (s.command ?? ['sidecar']).slice(0, 1))], prefix: 'MESHLET_' };
   return { script, args: [], prefix: 'DEMO_' };
 }
 
