@@ -20,7 +20,7 @@
 // One load phase per --connections value; --contention N adds, after each, the same phase with N
 // busy-loop processes running (each bounded by its own deadline), to reproduce a shared machine.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../core/duration.js';
 import { waitFor } from '../test/harness/wait.js';
+import { BenchChild, processCpuUs } from './bench-child.js';
 import type { HangingStats, HangingTry } from './hanging-upstream.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -174,56 +175,6 @@ function parseOptions(): Options {
   };
 }
 
-/** A child process whose output goes to a file (no pipe to drain, no reader competing for CPU). */
-class Child {
-  readonly name: string;
-  readonly log: string;
-  readonly proc: ChildProcess;
-
-  constructor(name: string, dir: string, cmd: string, args: string[]) {
-    this.name = name;
-    this.log = path.join(dir, `${name}.log`);
-    const fd = openSync(this.log, 'w');
-    this.proc = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'production' } });
-    closeSync(fd);
-  }
-
-  get pid(): number {
-    return this.proc.pid!;
-  }
-
-  get exited(): boolean {
-    return this.proc.exitCode !== null || this.proc.signalCode !== null;
-  }
-
-  /** Addresses from `{"msg":"listening","listener":…,"address":…}` lines, once every one of `names` is printed. */
-  async listening(...names: string[]): Promise<Map<string, string>> {
-    return waitFor(
-      () => {
-        if (this.exited) throw new Error(`${this.name} exited (${this.proc.exitCode ?? this.proc.signalCode}): ${readFileSync(this.log, 'utf8').slice(-2000)}`);
-        const found = new Map<string, string>();
-        for (const line of readFileSync(this.log, 'utf8').split('\n')) {
-          if (!line.includes('"listening"')) continue;
-          const l = JSON.parse(line) as { listener?: string; address?: string };
-          if (l.listener && l.address) found.set(l.listener, l.address);
-        }
-        return names.every((n) => found.has(n)) ? found : undefined;
-      },
-      { timeoutMs: 30_000, what: `${this.name} to listen` },
-    );
-  }
-
-  /** Sends `signal`, then SIGKILL if it is still there after 5 s. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (this.exited) return;
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.kill(signal);
-    const killer = setTimeout(() => this.proc.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(killer);
-  }
-}
-
 const epochMs = (t = performance.now()): number => performance.timeOrigin + t;
 
 /** Time (ms) this thread has spent runnable but not running, waiting for a CPU (field 2 of schedstat). */
@@ -255,11 +206,6 @@ function machineTicks(): { busy: number; irq: number; steal: number } {
   return { busy: user + nice + system + irq + softirq + steal, irq: irq + softirq, steal };
 }
 
-function cpuUs(pid: number, tickUs: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * tickUs; // utime, stime: fields 14 and 15 of proc(5)
-}
 
 /** Nearest-rank percentile of an ascending array. */
 function pct(sorted: number[], p: number): number {
@@ -423,10 +369,10 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const loadAtStart = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-deadline-'));
-  const children: Child[] = [];
+  const children: BenchChild[] = [];
   let load: ReturnType<typeof startLoad> | undefined;
-  const start = (name: string, cmd: string, args: string[]): Child => {
-    const c = new Child(name, dir, cmd, args);
+  const start = (name: string, cmd: string, args: string[]): BenchChild => {
+    const c = new BenchChild(name, dir, cmd, args);
     children.push(c);
     return c;
   };
@@ -479,13 +425,13 @@ async function main(): Promise<void> {
     };
 
     /** Runs `opts.requests` of each case, alternating, until done or `stop()` says so; reads the sidecar around it. */
-    const ours = (extra: number[]): number => [process.pid, sidecar.pid, hanging.pid, fast.pid, ...extra].reduce((sum, pid) => sum + cpuUs(pid, tickUs), 0);
+    const ours = (extra: number[]): number => [process.pid, sidecar.pid, hanging.pid, fast.pid, ...extra].reduce((sum, pid) => sum + processCpuUs(pid, tickUs), 0);
     const phase = async (name: PhaseName, stop: () => boolean, budgetMs: number, loadPid?: number): Promise<{ view: Omit<PhaseView, 'loadReport'>; samples: Sample[] }> => {
       const extra = loadPid === undefined ? [] : [loadPid];
       const m0 = machineTicks();
       const ours0 = ours(extra);
       const before = await scrape(admin, slowS); // also resets the sidecar's loop-delay histogram
-      const cpu0 = cpuUs(sidecar.pid, tickUs);
+      const cpu0 = processCpuUs(sidecar.pid, tickUs);
       const rq0 = runQueueMs(sidecar.pid);
       const crq0 = runQueueMs(process.pid);
       const log0 = statSync(sidecar.log).size;
@@ -501,7 +447,7 @@ async function main(): Promise<void> {
           return [c, { total, over: total - (after.slow[c].within - before.slow[c].within) }];
         }),
       ) as PhaseView['sidecarSlow'];
-      const cpu = cpuUs(sidecar.pid, tickUs) - cpu0;
+      const cpu = processCpuUs(sidecar.pid, tickUs) - cpu0;
       const m1 = machineTicks();
       const oursUs = ours(extra) - ours0;
       const cores = (ticks: number): number => (ticks * tickUs) / 1e6 / wallS;

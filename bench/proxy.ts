@@ -7,8 +7,8 @@
 //
 //   npx tsc && npx tsx bench/proxy.ts [--rounds 3] [--duration 5] [--warmup 3]
 //                                     [--loadgen wrk|autocannon] [--targets a,b] [--json FILE]
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_FLAGS } from '../core/node-flags.js';
 import { waitFor } from '../test/harness/wait.js';
+import { BenchChild, processCpuUs } from './bench-child.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'dist');
@@ -111,57 +112,6 @@ function parseOptions(): Options {
   };
 }
 
-/** A child process whose output goes to a file (no pipe to drain, no reader competing for CPU). */
-class Child {
-  readonly name: string;
-  readonly log: string;
-  readonly proc: ChildProcess;
-
-  constructor(name: string, dir: string, cmd: string, args: string[]) {
-    this.name = name;
-    this.log = path.join(dir, `${name}.log`);
-    const fd = openSync(this.log, 'w');
-    this.proc = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'production' } });
-    closeSync(fd);
-  }
-
-  get pid(): number {
-    return this.proc.pid!;
-  }
-
-  /** Addresses from `{"msg":"listening","listener":…,"address":…}` lines, once every one of `names` is printed. */
-  async listening(...names: string[]): Promise<Map<string, string>> {
-    return waitFor(
-      () => {
-        if (this.proc.exitCode !== null) throw new Error(`${this.name} exited (${this.proc.exitCode}): ${readFileSync(this.log, 'utf8').slice(-2000)}`);
-        const found = new Map<string, string>();
-        for (const line of readFileSync(this.log, 'utf8').split('\n')) {
-          if (!line.includes('"listening"')) continue;
-          const l = JSON.parse(line) as { listener?: string; address?: string };
-          if (l.listener && l.address) found.set(l.listener, l.address);
-        }
-        return names.every((n) => found.has(n)) ? found : undefined;
-      },
-      { timeoutMs: 15_000, what: `${this.name} to listen` },
-    );
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.kill('SIGTERM');
-    const killer = setTimeout(() => this.proc.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(killer);
-  }
-}
-
-/** utime + stime of a process, in microseconds (kernel accounting, CLK_TCK resolution). */
-function cpuUs(pid: number, tickUs: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * tickUs; // fields 14 and 15 of proc(5)
-}
 
 /** Private (anonymous) and file-backed resident memory now, in MB (/proc/PID/status RssAnon, RssFile). */
 function rssPartsMb(pid: number): { anon: number; file: number } {
@@ -290,9 +240,9 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const loadAtStart = os.loadavg().map((l) => l.toFixed(1)).join(' ');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-bench-'));
-  const children: Child[] = [];
-  const start = (name: string, cmd: string, args: string[]): Child => {
-    const c = new Child(name, dir, cmd, args);
+  const children: BenchChild[] = [];
+  const start = (name: string, cmd: string, args: string[]): BenchChild => {
+    const c = new BenchChild(name, dir, cmd, args);
     children.push(c);
     return c;
   };
@@ -378,9 +328,9 @@ async function main(): Promise<void> {
         // Rotate the order each round so no target always runs first or last.
         const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
         for (const t of order) {
-          const before = t.pid === undefined ? 0 : cpuUs(t.pid, tickUs);
+          const before = t.pid === undefined ? 0 : processCpuUs(t.pid, tickUs);
           const r = await runLoad(opts, t.address, connections, opts.durationS);
-          const cpu = t.pid === undefined ? undefined : (cpuUs(t.pid, tickUs) - before) / Math.max(1, r.requests);
+          const cpu = t.pid === undefined ? undefined : (processCpuUs(t.pid, tickUs) - before) / Math.max(1, r.requests);
           samples.push({ ...r, target: t.name, round, connections, cpuUsPerReq: cpu });
           process.stderr.write(`  round ${round + 1} c=${connections} ${t.name.padEnd(13)} ${fmt(r.requests / r.durationS).padStart(6)} req/s  p50 ${r.p50Us}µs  p99 ${r.p99Us}µs  cpu ${fmt(cpu, 1)}µs/req${r.errors + r.non2xx ? `  ERRORS ${r.errors} non2xx ${r.non2xx}` : ''}\n`);
         }
