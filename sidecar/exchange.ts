@@ -5,7 +5,7 @@ import { meshError } from '../core/errors.js';
 import type { Handler, MeshRequest, RequestContext, RequestInfo, ResponseBody } from '../core/handler.js';
 import type { Direction, SidecarObserver } from '../core/telemetry/observer.js';
 import { toMeshError, writeError } from './error-response.js';
-import { rawHeaderValue, rawResponseHeadersForClient, responseHeadersForClient } from './headers.js';
+import { rawResponseHeadersForClient, responseHeadersForClient } from './headers.js';
 import { AttemptSignal } from './upstream/attempt-signal.js';
 import type { DrainGate } from './drain-gate.js';
 
@@ -35,7 +35,7 @@ export function runExchange(
   // A chunked request body is counted off the socket (headers included); most have a length or none.
   const readAtStart = meshReq.bodyless ? 0 : req.socket.bytesRead;
   const ac = new AttemptSignal(); // the request's signal: client gone → every attempt aborts
-  let bytesOut: number | undefined; // the declared length, or what was relayed
+  let bytesOut: number | undefined; // an error body's length; a relayed body counts itself
   let relayed: ResponseBody | null = null;
   const telemetry = observer.requestStarted({ direction, method: meshReq.method, authority: meshReq.authority, path: meshReq.path, headers: req.headers, startedAt });
   res.once('close', () => {
@@ -73,7 +73,6 @@ export function runExchange(
         bytesOut = writeError(res, meshError('UPSTREAM_PROTOCOL_ERROR', `upstream sent headers that cannot be relayed: ${(e as Error).message}`));
         return;
       }
-      bytesOut = declaredLength(up.rawHeaders !== undefined ? rawHeaderValue(up.rawHeaders, 'content-length') : up.headers['content-length']);
       if (body === null) res.end();
       else {
         // A HEAD response ends without a body; relaying it just ends ours.

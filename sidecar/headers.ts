@@ -71,15 +71,6 @@ export function rawResponseHeadersForClient(raw: readonly string[], close: boole
   return out;
 }
 
-/** The first value of header `lowerName` in a flat list, without building an object. */
-export function rawHeaderValue(raw: readonly string[], lowerName: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[i + 1];
-  }
-  return undefined;
-}
-
 function connectionTokens(v: string): Set<string> {
   return new Set(v.split(',').map((t) => t.trim().toLowerCase()));
 }
