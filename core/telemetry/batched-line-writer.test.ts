@@ -1,7 +1,8 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleepMs } from 'node:timers/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -178,6 +179,46 @@ describe('BatchedLineWriter', () => {
       expect(Buffer.byteLength(chunk) <= 256 || chunk === lines[40]).toBe(true);
     }
     expect(c.chunks.join('')).toBe(lines.join(''));
+  });
+
+  it('never splits a line on a pipe shared with another writer (writes within PIPE_BUF)', { timeout: 20_000 }, async () => {
+    // A real FIFO read by a slow process (~1 MB/s), so the pipe is full most of the time, and the
+    // process log writing its own lines into it meanwhile, as pino does on a shared stdout. A write
+    // over PIPE_BUF can be cut by the kernel and the other writer's line land inside it.
+    const dir = mkdtempSync(path.join(tmpdir(), 'meshlet-pipe-'));
+    const fifo = path.join(dir, 'fifo');
+    const out = path.join(dir, 'out');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const slowReader = `const fs = require('fs'); const fd = fs.openSync(${JSON.stringify(fifo)}, 'r'); const o = fs.openSync(${JSON.stringify(out)}, 'w');
+      const b = Buffer.alloc(1024); const nap = new Int32Array(new SharedArrayBuffer(4));
+      for (;;) { const n = fs.readSync(fd, b); if (n === 0) break; fs.writeSync(o, b, 0, n); Atomics.wait(nap, 0, 0, 1); }`;
+    const reader = spawn(process.execPath, ['-e', slowReader], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => reader.once('exit', resolve));
+    const handle = await open(fifo, 'w'); // off the event loop: it waits for the reader's open
+    const w = new BatchedLineWriter({ destination: handle.fd, flushMs: 1 });
+    const ours = 1500;
+    for (let i = 0; i < ours; i++) {
+      w.write(`${JSON.stringify({ i, pad: 'a'.repeat(150 + (i % 50)) })}\n`);
+      if (i % 50 === 0) {
+        writeSync(handle.fd, `{"other":${i}}\n`); // the process log, synchronously, between our batches
+        await sleepMs(1);
+      }
+    }
+    await w.close();
+    await handle.close(); // the reader sees the end
+    expect(await exited).toBe(0);
+    const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean);
+    const bad = lines.filter((l) => {
+      try {
+        JSON.parse(l);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    expect(bad).toEqual([]);
+    expect(lines.filter((l) => l.startsWith('{"i":'))).toHaveLength(ours);
+    expect(lines.filter((l) => l.startsWith('{"other":'))).toHaveLength(ours / 50);
   });
 
   it('gets the queued lines of a file out when the process exits without close()', () => {

@@ -1,7 +1,7 @@
 // Lines go into a 64 KiB buffer; a full buffer, a short timer or close() hands it to one asynchronous
 // write. A line per request then costs a copy into memory, not a system call: at a few thousand lines a
 // second that is ~20 writes a second instead of thousands of thread-pool round trips.
-import { close as closeFd, write as writeFd, writeSync, writev as writevFd } from 'node:fs';
+import { close as closeFd, fstatSync, write as writeFd, writeSync, writev as writevFd } from 'node:fs';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 
 /**
@@ -43,6 +43,19 @@ const FREE_BUFFERS = 2;
 // Every batch queued goes out in one writev: a write's completion needs a turn of the event loop, so
 // one batch per write would cap the writer at 64 KiB per turn however fast the disk (1 MiB here).
 const BATCHES_PER_WRITE = 16;
+// POSIX makes a write of at most PIPE_BUF bytes to a pipe atomic, so when the process log shares the
+// pipe (stdout under a container runtime), its lines can never land inside one of ours. Linux's PIPE_BUF.
+const PIPE_BUF = 4096;
+
+/** Whether `fd` is a pipe, socket or terminal: a destination shared line by line with other writers. */
+function isStreamFd(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    return st.isFIFO() || st.isSocket() || st.isCharacterDevice();
+  } catch {
+    return false;
+  }
+}
 
 // A process that exits without close() (an uncaught error, process.exit elsewhere) still gets its last
 // lines out, which are the ones that explain the exit. One listener for every open writer.
@@ -53,6 +66,7 @@ export class BatchedLineWriter {
   readonly #dest: number | LineStream;
   readonly #closeFd: boolean;
   readonly #batchBytes: number;
+  readonly #batchesPerWrite: number;
   readonly #maxQueued: number;
   readonly #retryMs: number;
   readonly #closeTimeoutMs: number;
@@ -76,7 +90,10 @@ export class BatchedLineWriter {
   constructor(opts: BatchedLineWriterOptions) {
     this.#dest = opts.destination;
     this.#closeFd = opts.closeFd ?? false;
-    this.#batchBytes = opts.batchBytes ?? 64 * 1024;
+    const shared = typeof opts.destination === 'number' && isStreamFd(opts.destination);
+    // On a pipe every write is one whole-lines batch within PIPE_BUF (a longer line still goes alone).
+    this.#batchBytes = shared ? Math.min(opts.batchBytes ?? PIPE_BUF, PIPE_BUF) : (opts.batchBytes ?? 64 * 1024);
+    this.#batchesPerWrite = shared ? 1 : BATCHES_PER_WRITE;
     this.#maxQueued = opts.maxQueuedBytes ?? 4 * 1024 * 1024;
     this.#retryMs = opts.retryMs ?? 100;
     this.#closeTimeoutMs = opts.closeTimeoutMs ?? 5_000;
@@ -219,7 +236,7 @@ export class BatchedLineWriter {
       this.#drained?.();
       return;
     }
-    this.#inFlight = this.#pending.splice(0, BATCHES_PER_WRITE);
+    this.#inFlight = this.#pending.splice(0, this.#batchesPerWrite);
     this.#offset = 0;
     this.#writeOut();
   }
