@@ -26,6 +26,18 @@ describe('statusClass', () => {
 describe('SidecarMetrics', () => {
   const sample = { direction: 'outbound' as const, service: 'users', route: 'users-canary', backend: 'users', status: 200, errorCode: undefined, durationMs: 12, bytesIn: 10, bytesOut: 200 };
 
+  it('exposes the access log\'s dropped lines as a counter read at scrape time', async () => {
+    const r = new Registry();
+    const m = new SidecarMetrics(r);
+    let dropped = 0;
+    m.accessLogDropped(() => dropped);
+    expect(await value(r, 'meshlet_access_log_dropped_total')).toBe(0);
+    dropped = 7;
+    expect(await value(r, 'meshlet_access_log_dropped_total')).toBe(7);
+    dropped = 9;
+    expect(await value(r, 'meshlet_access_log_dropped_total')).toBe(9);
+  });
+
   it('counts requests by direction, service, route, backend, class and error code', async () => {
     const r = new Registry();
     const m = new SidecarMetrics(r);

@@ -175,6 +175,24 @@ export class SidecarMetrics {
     return series;
   }
 
+  /**
+   * Exposes a count kept elsewhere (the access log's dropped lines) as a counter read at scrape time,
+   * so the request path pays nothing for it.
+   */
+  accessLogDropped(read: () => number): void {
+    let seen = 0;
+    const counter: Counter<string> = new Counter({
+      name: 'meshlet_access_log_dropped_total',
+      help: 'Access log lines dropped because the destination could not keep up or failed.',
+      registers: [this.registry],
+      collect: () => {
+        const now = read();
+        if (now > seen) counter.inc(now - seen);
+        seen = now;
+      },
+    });
+  }
+
   retry(service: string, route: string, reason: string): void {
     this.#retries.labels(this.#services.value(service), this.#routes.value(route), this.#reasons.value(reason)).inc();
   }

@@ -29,6 +29,7 @@ export interface ObservedSidecar extends SidecarObserver {
 export function createSidecarObserver(opts: SidecarObserverOptions): ObservedSidecar {
   const metrics = new SidecarMetrics(opts.registry);
   const { tracing, accessLog, service } = opts;
+  if (accessLog !== undefined) metrics.accessLogDropped(() => accessLog.dropped);
 
   class ObservedRequest implements RequestTelemetry {
     #start: RequestStart;
