@@ -67,6 +67,39 @@ describe('SnapshotPusher', () => {
     expect(s.snapshots).toEqual([snap(1).hash, snap(2).hash]);
   });
 
+  it('names the snapshot in force by a newer version of the same content, without sending it again', async () => {
+    const { clock, pusher, set } = setup();
+    await pusher.refresh();
+    const s = stream();
+    pusher.attach('a', s);
+    const same = makeSnapshot('3', { services: { s1: {} } }, {}); // version 3, the content of version 1
+    expect(same.hash).toBe(snap(1).hash);
+    set(same);
+    pusher.invalidate();
+    await flush(clock, pusher);
+    expect(s.snapshots).toEqual([snap(1).hash]);
+    expect(pusher.current?.version).toBe('3');
+  });
+
+  it('gives up a generation that never finishes and generates again', async () => {
+    const clock = new FakeClock();
+    let calls = 0;
+    const pusher = new SnapshotPusher({
+      generate: () => (++calls === 2 ? new Promise<Snapshot>(() => {}) : Promise.resolve(snap(calls))),
+      coalesceMs: 10,
+      generateTimeoutMs: 1_000,
+      clock,
+    });
+    await pusher.refresh();
+    pusher.invalidate();
+    clock.advance(10); // the second generation starts and hangs
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    clock.advance(1_000); // ...and is given up
+    await pusher.settled();
+    expect(calls).toBe(3);
+    expect(pusher.current?.version).toBe('3');
+  });
+
   it('sends nothing when the hash did not change or the client already has it', async () => {
     const { clock, pusher } = setup();
     await pusher.refresh();

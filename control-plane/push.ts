@@ -4,7 +4,7 @@
 // every change inside it rides along, and one snapshot is generated and serialized once for all.
 import type { ServerResponse } from 'node:http';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
-import { meshError } from '../core/errors.js';
+import { isMeshError, meshError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { Snapshot } from '../core/snapshot.js';
 
@@ -58,6 +58,8 @@ export interface SnapshotPusherOptions {
   observer?: PushObserver;
   /** A stream with more than this many bytes unsent is cut (the client reconnects and gets the latest); default 8 MiB. */
   maxBufferedBytes?: number;
+  /** A generation that has not finished by then is given up and tried again (default 10 s). */
+  generateTimeoutMs?: number;
 }
 
 interface Session {
@@ -143,11 +145,15 @@ export class SnapshotPusher {
       while (this.#dirty && !this.#closed) {
         this.#dirty = false;
         try {
-          const next = await this.#opts.generate();
+          const next = await this.#bounded(this.#opts.generate());
           if (next && next.hash !== this.#current?.hash) this.#publish(next);
+          // A newer version with the same content (a change undone, or coalesced with its undoing):
+          // nothing to send, but the snapshot in force is named by the newest version.
+          else if (next && next.version !== this.#current?.version) this.#adopt(next);
         } catch (err) {
-          // Keep pushing the last good snapshot; the next change retries.
+          // Keep pushing the last good snapshot; the next change retries, and a timed-out one now.
           this.#log.error({ err }, 'snapshot generation failed');
+          if (isMeshError(err, 'UNAVAILABLE') && err.details?.generateTimeout === true) this.#dirty = true;
         }
       }
     })().finally(() => {
@@ -159,9 +165,26 @@ export class SnapshotPusher {
     return this.#running;
   }
 
-  #publish(next: Snapshot): void {
+  /**
+   * A generation reads the store; one call that never returns (a store connection gone quiet) must
+   * not stop every later push, since while it runs new changes only mark the pusher dirty.
+   */
+  #bounded(p: Promise<Snapshot | undefined>): Promise<Snapshot | undefined> {
+    const ms = this.#opts.generateTimeoutMs ?? 10_000;
+    let timer: TimerHandle | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = this.#clock.setTimeout(() => reject(meshError('UNAVAILABLE', `snapshot generation did not finish within ${ms}ms`, { generateTimeout: true })), ms);
+    });
+    return Promise.race([p, late]).finally(() => this.#clock.clearTimeout(timer!));
+  }
+
+  #adopt(next: Snapshot): void {
     this.#current = next;
     this.#frame = Buffer.from(`id: ${next.hash}\nevent: snapshot\ndata: ${JSON.stringify(next)}\n\n`);
+  }
+
+  #publish(next: Snapshot): void {
+    this.#adopt(next);
     let streams = 0;
     const at = this.#wall().toISOString();
     for (const s of this.#sessions.values()) if (this.#send(s, at)) streams++;

@@ -80,7 +80,16 @@ it('loses nothing when a replica and the etcd leader die while config changes an
 
   // The sidecar (failed over to B) converges on the last version and routes by it.
   const last = acked.at(-1)!;
-  await waitFor(async () => (await sidecarConfig(sidecar))?.version === String(last.version), { timeoutMs: 40_000, what: `sidecar on version ${last.version}` });
+  // Converged = B's snapshot is named by the last version and the sidecar runs its content. (Pushes
+  // are by content: when a version is coalesced with the one that undoes it, the sidecar keeps the
+  // earlier version number of the same content, and B reports it synced.)
+  await waitFor(
+    async () => {
+      const s = await api<{ snapshot: { version: string; hash: string } | null }>(b.url, '/v1/sidecars');
+      return s.body.snapshot?.version === String(last.version) && (await sidecarConfig(sidecar))?.hash === s.body.snapshot.hash;
+    },
+    { timeoutMs: 40_000, what: `sidecar running the content of version ${last.version}` },
+  );
   await waitFor(async () => (await callThrough(sidecar, 'users')).body === color(CHANGES), { timeoutMs: 30_000, what: 'traffic on the last color' });
   traffic.stop = true;
   await trafficDone;

@@ -62,6 +62,11 @@ export class EtcdStore implements Store {
   #watcher: Watcher | null = null;
   /** Instance values without lastHeartbeatAt, by key: a heartbeat rewrites the value but changes no endpoint. */
   #instanceShape = new Map<string, string>();
+  /**
+   * The newest config version announced to listeners. A replica announces its own writes at once
+   * (its sidecars need not wait for the watch to echo them) and the watch's echo is then not news.
+   */
+  #announced = 0;
   #closed = false;
 
   private constructor(o: EtcdStoreOptions) {
@@ -81,6 +86,7 @@ export class EtcdStore implements Store {
     const store = new EtcdStore(o);
     try {
       await store.#startWatch();
+      store.#announced = await store.#currentVersion(); // what is there at start is not news
     } catch (e) {
       await store.close();
       if (o.client === undefined && isMeshError(e, 'UNAVAILABLE')) throw meshError('UNAVAILABLE', `cannot reach etcd at ${o.endpoints.join(', ')}: ${e.message}`, { endpoints: o.endpoints }, e);
@@ -202,12 +208,16 @@ export class EtcdStore implements Store {
         const landed = await this.#retrying('confirm a config write', () => this.#client.get(this.#versionKey(next.version)).exec()).then(
           (r) => r.kvs[0] !== undefined && (JSON.parse(r.kvs[0].value.toString()) as StoredVersion).writeId === writeId,
         );
-        if (landed) return next;
+        if (landed) {
+          this.#announce(next.version);
+          return next;
+        }
         if (!isTransient(e) || this.#clock.now() >= deadline) throw meshError('UNAVAILABLE', `etcd: writing config version ${next.version} failed: ${(e as Error).message}`, undefined, e);
         continue;
       }
       if (committed) {
         this.#log.info({ version: next.version, author: next.author }, 'config version stored in etcd');
+        this.#announce(next.version);
         return next;
       }
       // Another replica wrote in between: with an expected version that is a conflict, otherwise take the next number.
@@ -310,6 +320,12 @@ export class EtcdStore implements Store {
     }
   }
 
+  #announce(version: number): void {
+    if (version <= this.#announced) return;
+    this.#announced = version;
+    this.#emit({ kind: 'config', version });
+  }
+
   #shape(value: string): string {
     try {
       const { lastHeartbeatAt: _hb, ...rest } = JSON.parse(value) as InstanceRecord;
@@ -347,7 +363,7 @@ export class EtcdStore implements Store {
           configVersion = Math.max(configVersion, Number(key.slice(this.#versionsPrefix.length)));
         }
       }
-      if (configVersion > 0) this.#emit({ kind: 'config', version: configVersion });
+      if (configVersion > 0) this.#announce(configVersion);
       if (instancesChanged) this.#emit({ kind: 'instances' });
     });
     watcher.on('disconnected', (e: Error) => this.#log.warn({ err: e.message }, 'etcd watch disconnected; the client resumes it from the last revision'));
@@ -362,7 +378,7 @@ export class EtcdStore implements Store {
         this.#startWatch().then(
           async () => {
             const cur = await this.current().catch(() => undefined);
-            if (cur) this.#emit({ kind: 'config', version: cur.version });
+            if (cur) this.#announce(cur.version);
             this.#emit({ kind: 'instances' });
           },
           (err: Error) => {
