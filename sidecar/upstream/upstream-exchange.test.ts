@@ -66,6 +66,15 @@ describe('UpstreamExchange', () => {
     expect(Buffer.from(r.headers['x-odd'] as string, 'latin1')).toEqual(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
   });
 
+  it('skips informational responses and resolves with the final one', () => {
+    const t = exchange();
+    t.undici.connect();
+    expect(t.undici.headers(103, ['Link', '</a.css>; rel=preload'])).toBe(true);
+    expect(t.settled()).toBeUndefined();
+    t.undici.headers(200, ['Content-Length', '0']);
+    expect((t.settled() as { ok: MeshResponse }).ok.status).toBe(200);
+  });
+
   it('holds chunks that arrive before relay(), pausing the upstream, then relays them in order', () => {
     const t = exchange();
     t.undici.connect();

@@ -88,6 +88,8 @@ export class UpstreamExchange implements MeshResponse, ResponseBody {
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    // Informational responses (103 Early Hints…) come before the real one; they are not relayed.
+    if (status < 200 || this.#resolve === undefined) return true;
     this.status = status;
     // latin1 keeps every byte as it came (obs-text included), and node:http writes it back the same way.
     const headers = new Array<string>(raw.length);
