@@ -1,5 +1,6 @@
 // The demo's client: GetOrder requests to orders (through orders' sidecar inbound) at a steady
 // rate, a bounded number of them, each outcome reported with the users instance that served it.
+import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import type { HostPort } from '../../core/address.js';
 
@@ -37,6 +38,9 @@ export class TrafficDriver {
   async run(): Promise<void> {
     let start = performance.now();
     const interval = 1000 / this.#o.rps;
+    // Every worker ahead of schedule waits on the one signal: up to `concurrency` listeners at once is
+    // the design, not a leak (Node warns past 10).
+    setMaxListeners(this.#o.concurrency + 1, this.#o.signal);
     const worker = async () => {
       while (!this.#o.signal.aborted && this.#next < this.#o.maxRequests) {
         const k = this.#next++;
