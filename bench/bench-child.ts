@@ -1,12 +1,21 @@
 // The benches' child processes: output to a file (no pipe to drain, no reader competing for CPU),
 // `listening` log lines read back for addresses, and CPU time read from /proc.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../test/harness/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The path of `cmd` on PATH (and the sbin directories, where Debian puts nginx), or undefined. */
+export function which(cmd: string): string | undefined {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin']) {
+    const p = path.join(dir, cmd);
+    if (dir && existsSync(p)) return p;
+  }
+  return undefined;
+}
 
 /** utime + stime of a process, in microseconds (kernel accounting, CLK_TCK resolution). */
 export function processCpuUs(pid: number, tickUs: number): number {

@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../core/duration.js';
 import { waitFor } from '../test/harness/wait.js';
-import { BenchChild, processCpuUs } from './bench-child.js';
+import { BenchChild, processCpuUs, which } from './bench-child.js';
 import type { HangingStats, HangingTry } from './hanging-upstream.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -115,14 +115,6 @@ interface LoadReport {
 function fail(msg: string): never {
   process.stderr.write(`bench/deadline: ${msg}\n`);
   process.exit(2);
-}
-
-function which(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    const p = path.join(dir, cmd);
-    if (dir && existsSync(p)) return p;
-  }
-  return undefined;
 }
 
 function parseOptions(): Options {

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_FLAGS } from '../core/node-flags.js';
 import { waitFor } from '../test/harness/wait.js';
-import { BenchChild, processCpuUs } from './bench-child.js';
+import { BenchChild, processCpuUs, which } from './bench-child.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'dist');
@@ -64,14 +64,6 @@ interface Sample extends LoadResult {
 function fail(msg: string): never {
   process.stderr.write(`bench/proxy: ${msg}\n`);
   process.exit(2);
-}
-
-function which(cmd: string): string | undefined {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin']) {
-    const p = path.join(dir, cmd);
-    if (dir && existsSync(p)) return p;
-  }
-  return undefined;
 }
 
 function parseOptions(): Options {

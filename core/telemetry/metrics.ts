@@ -135,14 +135,14 @@ export class SidecarMetrics {
   }
 
   request(s: RequestSample): void {
-    const cls0 = statusClass(s.status);
+    const cls = statusClass(s.status);
     // Steady traffic repeats one combination: the last one is checked by identity before any key is built.
     const last = this.#last;
-    let series: RequestSeries | undefined;
-    if (last !== undefined && last.direction === s.direction && last.service === s.service && last.route === s.route && last.backend === s.backend && last.cls === cls0 && last.errorCode === s.errorCode) series = last.series;
+    let series: RequestSeries;
+    if (last !== undefined && last.direction === s.direction && last.service === s.service && last.route === s.route && last.backend === s.backend && last.cls === cls && last.errorCode === s.errorCode) series = last.series;
     else {
-      series = this.#seriesFor(s, cls0);
-      this.#last = { direction: s.direction, service: s.service, route: s.route, backend: s.backend, cls: cls0, errorCode: s.errorCode, series };
+      series = this.#seriesFor(s, cls);
+      this.#last = { direction: s.direction, service: s.service, route: s.route, backend: s.backend, cls, errorCode: s.errorCode, series };
     }
     series.pendingRequests++;
     series.pendingBytesIn += s.bytesIn;

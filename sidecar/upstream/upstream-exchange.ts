@@ -45,7 +45,6 @@ export class UpstreamExchange implements MeshResponse, ResponseBody {
   #discarded = 0;
   #waitingForDrain = false;
   #onDone: ((err?: Error) => void) | Array<(err?: Error) => void> | undefined;
-  #finished = false;
   #finalError: Error | undefined;
 
   /**
@@ -184,7 +183,7 @@ export class UpstreamExchange implements MeshResponse, ResponseBody {
   }
 
   onDone(fn: (err?: Error) => void): void {
-    if (this.#finished) return fn(this.#finalError);
+    if (this.#mode === Mode.Done) return fn(this.#finalError);
     const d = this.#onDone;
     if (d === undefined) this.#onDone = fn;
     else if (Array.isArray(d)) d.push(fn);
@@ -210,8 +209,7 @@ export class UpstreamExchange implements MeshResponse, ResponseBody {
   }
 
   #finish(err: Error | undefined): void {
-    if (this.#finished) return;
-    this.#finished = true;
+    if (this.#mode === Mode.Done) return;
     this.#finalError = err;
     this.#mode = Mode.Done;
     this.#sink = undefined;
