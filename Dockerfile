@@ -59,6 +59,8 @@ HEALTHCHECK --interval=5s --timeout=3s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.HEALTHCHECK_URL,{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Node is PID 1 and handles SIGTERM itself (drain, deregister, exit 0).
 STOPSIGNAL SIGTERM
-# --single-threaded-gc: see core/node-flags.ts (a sidecar should not spread GC work over its host's cores).
-ENTRYPOINT ["node", "--single-threaded-gc", "/app/dist/cli/meshlet.js"]
+# Node flags and MALLOC_ARENA_MAX: see core/node-flags.ts (a sidecar should not spread GC and compiler
+# work over its host's cores, nor keep more memory than it uses; node-flags.test.ts keeps these in step).
+ENV MALLOC_ARENA_MAX=2
+ENTRYPOINT ["node", "--single-threaded-gc", "--v8-pool-size=1", "--max-semi-space-size=8", "/app/dist/cli/meshlet.js"]
 CMD ["sidecar"]

@@ -1,6 +1,7 @@
 #!/bin/bash
 # A/B of sidecar builds or node flags: each SPEC is "NODE_FLAGS|DIST_DIR|MESH_YAML" (empty parts take
-# the defaults: no flags, ./dist, a one-endpoint mesh config like bench/proxy.ts's). All sidecars run
+# the defaults: no flags, ./dist, a one-endpoint mesh config like bench/proxy.ts's); words of NODE_FLAGS
+# shaped NAME=VALUE are set in the sidecar's environment instead (MALLOC_ARENA_MAX=2). All sidecars run
 # at once against one upstream; wrk at 32 connections visits them in turn, ROUNDS times, and each
 # round prints every sidecar's CPU per request (utime+stime from /proc over that run ÷ requests).
 # Side by side in one run is the only comparison a noisy machine allows.
@@ -23,8 +24,9 @@ i=0
 for spec in "$@"; do
   IFS='|' read -r flags dist cfg <<< "$spec"
   dist=${dist:-$ROOT/dist}; cfg=${cfg:-$W/mesh.yaml}
-  # shellcheck disable=SC2086
-  node $flags "$dist/cli/meshlet.js" sidecar --service ab --config "$cfg" --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --data-dir "$W/data$i" --access-log off > "$W/sidecar$i.log" 2>&1 & PIDS+=($!)
+  envs=(); nodeflags=()
+  for word in $flags; do if [[ $word =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; then envs+=("$word"); else nodeflags+=("$word"); fi; done
+  env "${envs[@]}" node "${nodeflags[@]}" "$dist/cli/meshlet.js" sidecar --service ab --config "$cfg" --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --data-dir "$W/data$i" --access-log off > "$W/sidecar$i.log" 2>&1 & PIDS+=($!)
   for _ in $(seq 100); do grep -q '"outbound"' "$W/sidecar$i.log" && break; sleep 0.1; done
   PORTS+=("$(grep '"listener":"outbound"' "$W/sidecar$i.log" | grep -o '127[.0-9]*:[0-9]*' | head -1)")
   echo "[$i] $spec → ${PORTS[$i]}"
@@ -43,4 +45,6 @@ for r in $(seq "$ROUNDS"); do
   done
   echo "$line"
 done
-for j in "${!PORTS[@]}"; do echo "[$j] peak RSS $(awk '/VmHWM/{printf "%.1f MB", $2/1024}' "/proc/${PIDS[$((j + 1))]}/status")"; done
+for j in "${!PORTS[@]}"; do
+  echo "[$j] $(awk '/VmHWM|RssAnon|RssFile/{printf "%s %.1f MB  ", $1, $2/1024}' "/proc/${PIDS[$((j + 1))]}/status")"
+done

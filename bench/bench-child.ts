@@ -30,11 +30,11 @@ export class BenchChild {
   readonly log: string;
   readonly proc: ChildProcess;
 
-  constructor(name: string, dir: string, cmd: string, args: string[]) {
+  constructor(name: string, dir: string, cmd: string, args: string[], env: Readonly<Record<string, string>> = {}) {
     this.name = name;
     this.log = path.join(dir, `${name}.log`);
     const fd = openSync(this.log, 'w');
-    this.proc = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'production' } });
+    this.proc = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'production', ...env } });
     closeSync(fd);
   }
 

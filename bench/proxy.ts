@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { MESHLET_NODE_FLAGS } from '../core/node-flags.js';
+import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
 import { waitFor } from '../test/harness/wait.js';
 import { BenchChild, processCpuUs, which } from './bench-child.js';
 
@@ -233,8 +233,8 @@ async function main(): Promise<void> {
   const loadAtStart = os.loadavg().map((l) => l.toFixed(1)).join(' ');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-bench-'));
   const children: BenchChild[] = [];
-  const start = (name: string, cmd: string, args: string[]): BenchChild => {
-    const c = new BenchChild(name, dir, cmd, args);
+  const start = (name: string, cmd: string, args: string[], env?: Readonly<Record<string, string>>): BenchChild => {
+    const c = new BenchChild(name, dir, cmd, args, env);
     children.push(c);
     return c;
   };
@@ -261,7 +261,7 @@ async function main(): Promise<void> {
       ];
       if (name === 'direct') targets.push({ name, label: 'direct (no proxy)', address: ups[0]!, pid: undefined });
       else if (name === 'meshlet' || name === 'meshlet+log') {
-        const c = start(name, process.execPath, sidecarArgs(name === 'meshlet' ? 'off' : 'stdout'));
+        const c = start(name, process.execPath, sidecarArgs(name === 'meshlet' ? 'off' : 'stdout'), MESHLET_NODE_ENV);
         const addr = (await c.listening('outbound')).get('outbound')!;
         targets.push({ name, label: name === 'meshlet' ? 'meshlet (--access-log off)' : 'meshlet (default: access log to stdout→file)', address: addr, pid: c.pid });
       } else if (name === 'http-proxy' || name === 'fastify-proxy' || name === 'undici-bare') {

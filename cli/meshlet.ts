@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --single-threaded-gc --v8-pool-size=1 --max-semi-space-size=8
 // The one executable. Each subcommand lives in its own file; every flag has a MESHLET_* twin
 // (--control-plane ⇔ MESHLET_CONTROL_PLANE). Flags given on the command line win over the variables.
 // The shebang's node flags are core/node-flags.ts's (why is there).

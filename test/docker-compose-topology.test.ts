@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseMeshConfig } from '../core/config/parse.js';
+import { MESHLET_NODE_FLAGS } from '../core/node-flags.js';
 import { ROOT } from './harness/process.js';
 import { run } from './harness/container.js';
 
@@ -22,7 +23,7 @@ const services = Object.entries(compose.services);
 
 /** The program and subcommand a service runs, and the env prefix it reads. */
 function programOf(s: ComposeService): { script: string; args: string[]; prefix: string } {
-  const entry = s.entrypoint ?? ['node', '--single-threaded-gc', '/app/dist/cli/meshlet.js']; // the Dockerfile's ENTRYPOINT
+  const entry = s.entrypoint ?? ['node', ...MESHLET_NODE_FLAGS, '/app/dist/cli/meshlet.js']; // the Dockerfile's ENTRYPOINT
   const at = entry.findIndex((e) => e.endsWith('.js'));
   const script = entry[at]!.replace('/app/', `${ROOT}/`);
   if (script.endsWith('meshlet.js')) return { script, args: [...entry.slice(at + 1), ...(s.entrypoint ? [] : (s.command ?? ['sidecar']).slice(0, 1))], prefix: 'MESHLET_' };

@@ -24,7 +24,7 @@ describe('Dockerfile', () => {
     expect(text).toMatch(/^USER 10001:10001$/m);
     expect(text).toMatch(/^HEALTHCHECK .*\n\s+CMD \["node"/m);
     expect(text).toMatch(/HEALTHCHECK_URL=http:\/\/127\.0\.0\.1:15000\/ready/);
-    expect(text).toMatch(/^ENTRYPOINT \["node", "--single-threaded-gc", "\/app\/dist\/cli\/meshlet\.js"\]$/m);
+    expect(text).toMatch(/^ENTRYPOINT \["node", ("--[^"]+", )*"\/app\/dist\/cli\/meshlet\.js"\]$/m);
     expect(text).toMatch(/^CMD \["sidecar"\]$/m);
     expect(text).toMatch(/npm ci --omit=dev/);
   });

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { formatHostPort, parseHostPort, type HostPort } from '../../core/address.js';
-import { MESHLET_NODE_FLAGS } from '../../core/node-flags.js';
+import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../../core/node-flags.js';
 import { DemoChild } from './demo-child.js';
 
 export interface UsersInstance {
@@ -108,8 +108,9 @@ export class DemoTopology {
   }
 
   #spawn(name: string, script: string, args: string[]): DemoChild {
-    const flags = script === this.#o.meshletBin ? MESHLET_NODE_FLAGS : [];
-    const c = new DemoChild(name, process.execPath, [...flags, script, ...args], this.#env);
+    const meshlet = script === this.#o.meshletBin;
+    const flags = meshlet ? MESHLET_NODE_FLAGS : [];
+    const c = new DemoChild(name, process.execPath, [...flags, script, ...args], meshlet ? { ...this.#env, ...MESHLET_NODE_ENV } : this.#env);
     this.#children.push(c);
     return c;
   }
