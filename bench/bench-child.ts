@@ -7,6 +7,46 @@ import { fileURLToPath } from 'node:url';
 import { waitFor } from '../test/harness/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = path.join(ROOT, 'dist');
+
+export type LoadGen = 'wrk' | 'autocannon';
+
+/** What one load run reports (wrk through bench/wrk-report.lua, autocannon through load-autocannon.ts). */
+export interface LoadResult {
+  requests: number;
+  durationS: number;
+  p50Us: number;
+  p99Us: number;
+  errors: number;
+  non2xx: number;
+}
+
+/**
+ * One bounded load run against `http://address/` with `Host: host`: wrk (one thread) or autocannon,
+ * ended by its own duration and killed 20 s after it. `cpus` pins the load generator (taskset -c).
+ */
+export function runLoad(loadgen: LoadGen, address: string, host: string, connections: number, seconds: number, cpus?: string): Promise<LoadResult> {
+  const url = `http://${address}/`;
+  let [cmd, args]: [string, string[]] =
+    loadgen === 'wrk'
+      ? ['wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-H', `Host: ${host}`, '-s', path.join(ROOT, 'bench/wrk-report.lua'), url]]
+      : [process.execPath, [path.join(DIST, 'bench/load-autocannon.js'), url, String(connections), String(seconds), host]];
+  if (cpus !== undefined) [cmd, args] = ['taskset', ['-c', cpus, cmd, ...args]];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 20) * 1000);
+    // 'close', not 'exit': exit may come before the last of stdout is read.
+    child.once('close', (code) => {
+      clearTimeout(killer);
+      const line = out.split('\n').find((l) => l.startsWith('{"requests"'));
+      if (code !== 0 || !line) return reject(new Error(`${loadgen} against ${address} failed (exit ${code}): ${out.slice(-1000)}`));
+      resolve(JSON.parse(line) as LoadResult);
+    });
+  });
+}
 
 /** The path of `cmd` on PATH (and the sbin directories, where Debian puts nginx), or undefined. */
 export function which(cmd: string): string | undefined {

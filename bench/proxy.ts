@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
 import { waitFor } from '../test/harness/wait.js';
-import { BenchChild, processCpuUs, which } from './bench-child.js';
+import { BenchChild, processCpuUs, runLoad as runLoadGen, which, type LoadResult } from './bench-child.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'dist');
@@ -45,21 +45,14 @@ interface Target {
   pid: number | undefined;
 }
 
-interface LoadResult {
-  requests: number;
-  durationS: number;
-  p50Us: number;
-  p99Us: number;
-  errors: number;
-  non2xx: number;
-}
-
 interface Sample extends LoadResult {
   target: TargetName;
   round: number;
   connections: number;
   cpuUsPerReq: number | undefined;
 }
+
+const runLoad = (opts: Options, address: string, connections: number, seconds: number): Promise<LoadResult> => runLoadGen(opts.loadgen, address, HOST, connections, seconds);
 
 function fail(msg: string): never {
   process.stderr.write(`bench/proxy: ${msg}\n`);
@@ -129,27 +122,6 @@ function freePort(): Promise<number> {
 }
 
 /** Runs the load generator in its own process; killed if it overruns its duration by 20 s. */
-function runLoad(opts: Options, address: string, connections: number, seconds: number): Promise<LoadResult> {
-  const url = `http://${address}/`;
-  const [cmd, args] =
-    opts.loadgen === 'wrk'
-      ? ['wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-H', `Host: ${HOST}`, '-s', path.join(ROOT, 'bench/wrk-report.lua'), url]]
-      : [process.execPath, [path.join(DIST, 'bench/load-autocannon.js'), url, String(connections), String(seconds), HOST]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 20) * 1000);
-    child.once('exit', (code) => {
-      clearTimeout(killer);
-      const line = out.split('\n').find((l) => l.startsWith('{"requests"'));
-      if (code !== 0 || !line) return reject(new Error(`${opts.loadgen} against ${address} failed (exit ${code}): ${out.slice(-1000)}`));
-      resolve(JSON.parse(line) as LoadResult);
-    });
-  });
-}
-
 /** One request through the target must come back 200 with the upstream's body: proof it really proxies. */
 async function checkForwards(t: Target, expected: string): Promise<void> {
   // node:http rather than fetch: fetch may not set Host, and Host is what names the mesh service.

@@ -6,19 +6,30 @@
 // (utime+stime from /proc/PID/stat): on a 2-core machine shared with the load generator, CPU per
 // request is the steadier figure; so is the sidecar's count of write system calls per request (syscw
 // from /proc/PID/io: the responses it sends plus any log writes, independent of the machine's load).
-// Every party is its own process: upstream, OTLP receiver, each sidecar, the load generator. Then, in
-// process on the CPU clock: the observer alone per variant, and the access log's writer candidates.
+// Every party is its own process: upstream, OTLP receiver, each sidecar (compiled, with the node flags
+// the meshlet executable uses), the load generator (wrk when installed). With --pin (the default on a
+// machine with 2 or more CPUs) the sidecars share the last CPU and everything else the others, so the
+// sidecar is what limits throughput and a throughput change is the sidecar's own. Then, in process on
+// the CPU clock: the observer alone per variant, and the access log's writer candidates.
 //
 //   npx tsx bench/telemetry-overhead.ts [--rounds 5] [--duration 5] [--warmup 2] [--connections 32]
-import { spawn, type ChildProcess } from 'node:child_process';
+//                                       [--loadgen wrk|autocannon] [--pin auto|off]
+//                                       [--mode auto|concurrent|sequential]
+//                                       [--in-process on|off] (off: skip the in-process sections)
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
+import { runLoad, which, type LoadGen } from './bench-child.js';
 
-const SELF = fileURLToPath(import.meta.url);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// Children run the compiled bench (what a user runs is compiled code, not tsx's transform of it).
+const COMPILED_SELF = path.join(ROOT, 'dist/bench/telemetry-overhead.js');
 // metrics+access-log: the access log's cost on its own, against metrics, without tracing's noise.
 const VARIANTS = ['bare', 'metrics', 'metrics+access-log', 'metrics+tracing', 'full'] as const;
 type Variant = (typeof VARIANTS)[number];
@@ -37,6 +48,10 @@ const { values: opt } = parseArgs({
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '32' },
+    loadgen: { type: 'string' },
+    pin: { type: 'string', default: 'auto' },
+    mode: { type: 'string', default: 'auto' },
+    'in-process': { type: 'string', default: 'on' },
   },
 });
 
@@ -46,16 +61,30 @@ function say(obj: Record<string, unknown>): void {
 
 // ---- child roles ----------------------------------------------------------------------------
 
+/**
+ * The upstream: a canned keep-alive response per request, written straight to the socket. Requests
+ * are counted by their header terminators (the sidecar sends GETs without bodies), so the upstream
+ * costs a few µs a request and the CPU it shares with the load generator never becomes the limit.
+ */
 async function runUpstream(): Promise<void> {
-  const body = Buffer.from(JSON.stringify({ id: 42, name: 'bench', ok: true, pad: 'x'.repeat(40) }));
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
-      res.end(body);
+  const body = JSON.stringify({ id: 42, name: 'bench', ok: true, pad: 'x'.repeat(40) });
+  const response = Buffer.from(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nkeep-alive: timeout=65\r\n\r\n${body}`);
+  const END = Buffer.from('\r\n\r\n');
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    let tail = Buffer.alloc(0); // the last bytes of the previous chunk: a terminator may straddle two
+    socket.on('data', (chunk: Buffer) => {
+      const data = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk;
+      let n = 0;
+      for (let at = data.indexOf(END); at !== -1; at = data.indexOf(END, at + END.length)) n++;
+      const last = data.lastIndexOf(END);
+      const rest = last === -1 ? data : data.subarray(last + END.length);
+      tail = Buffer.from(rest.subarray(Math.max(0, rest.length - (END.length - 1))));
+      if (n === 1) socket.write(response);
+      else if (n > 1) socket.write(Buffer.concat(Array.from({ length: n }, () => response)));
     });
+    socket.on('error', () => socket.destroy());
   });
-  server.keepAliveTimeout = 65_000;
   server.listen(0, '127.0.0.1', () => say({ msg: 'listening', listener: 'upstream', address: `127.0.0.1:${(server.address() as { port: number }).port}` }));
 }
 
@@ -112,7 +141,7 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
   const config = {
     services: { [HOST]: { endpoints: [{ address: upstream }], retry: { attempts: 2 } } },
     // BENCH_ACCESS_LOG_RATIO: the access log's sampleRatio where there is one (default 1: every request).
-    telemetry: { tracing: { sampleRatio: 0.01 }, accessLog: { sampleRatio: Number(process.env.BENCH_ACCESS_LOG_RATIO ?? 1) } },
+    telemetry: { tracing: { sampleRatio: Number(process.env.BENCH_TRACE_RATIO ?? 0.01) }, accessLog: { sampleRatio: Number(process.env.BENCH_ACCESS_LOG_RATIO ?? 1) } },
   };
   const r = await sidecar.applySnapshot(makeSnapshot('bench', config, {}));
   if (!r.ok) throw new Error(`config refused: ${r.reason} (upstream port ${port})`);
@@ -124,22 +153,6 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
       say({ msg: 'stopped', accessLogDropped: accessLog?.dropped ?? 0 });
       process.exit(0);
     })();
-  });
-}
-
-async function runLoad(url: string, connections: number, seconds: number): Promise<void> {
-  const { default: autocannon } = await import('autocannon');
-  const MAX = 4_000_000;
-  const samples = new Float64Array(MAX);
-  let n = 0;
-  const inst = autocannon({ url, connections, duration: seconds, headers: { host: HOST } });
-  inst.on('response', (_c, _s, _b, ms) => {
-    if (n < MAX) samples[n++] = ms;
-  });
-  inst.on('done', (r) => {
-    const t = samples.subarray(0, n).sort();
-    const pct = (p: number): number => (n === 0 ? NaN : Math.round(t[Math.min(n - 1, Math.floor((p / 100) * n))]! * 1000));
-    say({ requests: r.requests.total, durationS: r.duration, p50Us: pct(50), p99Us: pct(99), errors: r.errors + r.timeouts, non2xx: r.non2xx });
   });
 }
 
@@ -276,8 +289,11 @@ interface Child {
   exited: Promise<void>;
 }
 
-function child(args: string[], env: Record<string, string> = {}): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+/** A compiled bench role; `nodeFlags` before the script, `cpus` pins it (taskset execs node: same pid). */
+function child(args: string[], env: Readonly<Record<string, string>> = {}, how: { nodeFlags?: readonly string[]; cpus?: string | undefined } = {}): Child {
+  const nodeArgs = [...(how.nodeFlags ?? []), COMPILED_SELF, ...args];
+  const [cmd, argv] = how.cpus !== undefined ? ['taskset', ['-c', how.cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
+  const proc = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   let partial = '';
   proc.stdout!.on('data', (c: Buffer) => {
@@ -347,6 +363,22 @@ async function main(): Promise<void> {
   const warmup = Number(opt.warmup);
   const connections = Number(opt.connections);
   for (const [k, v] of Object.entries({ rounds, duration, warmup, connections })) if (!Number.isInteger(v) || v < (k === 'warmup' ? 0 : 1) || v > 600) throw new Error(`--${k}: expected a whole number from 1 to 600`);
+  const loadgen = (opt.loadgen ?? (which('wrk') ? 'wrk' : 'autocannon')) as LoadGen;
+  if (loadgen !== 'wrk' && loadgen !== 'autocannon') throw new Error(`--loadgen: expected wrk or autocannon, got ${JSON.stringify(opt.loadgen)}`);
+  if (loadgen === 'wrk' && !which('wrk')) throw new Error('--loadgen wrk: wrk is not installed (apt-get install -y wrk), or use --loadgen autocannon');
+  if (opt.pin !== 'auto' && opt.pin !== 'off') throw new Error(`--pin: expected auto or off, got ${JSON.stringify(opt.pin)}`);
+  const ncpu = os.availableParallelism();
+  const pinned = opt.pin === 'auto' && ncpu >= 2 && which('taskset') !== undefined;
+  const sidecarCpus = pinned ? String(ncpu - 1) : undefined;
+  if (opt.mode !== 'auto' && opt.mode !== 'concurrent' && opt.mode !== 'sequential') throw new Error(`--mode: expected auto, concurrent or sequential, got ${JSON.stringify(opt.mode)}`);
+  // Concurrent: every variant loaded at once, the sidecars sharing one CPU (the scheduler gives each
+  // an equal share), so a change in the machine's speed hits all of them in the same instant and the
+  // throughput ratio is the inverse of the CPU cost ratio. Needs pinning; sequential otherwise.
+  const concurrent = opt.mode === 'concurrent';
+  if (concurrent && !pinned) throw new Error('--mode concurrent needs pinning (taskset and 2 or more CPUs, --pin auto)');
+  const otherCpus = pinned ? (ncpu === 2 ? '0' : `0-${ncpu - 2}`) : undefined;
+  const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'bench/tsconfig.json')], { encoding: 'utf8' });
+  if (tsc.status !== 0) throw new Error(`compiling bench/ failed:\n${tsc.stdout}${tsc.stderr}`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-bench-telemetry-'));
   // Other work on the machine skews every figure; the load average says how much there was.
   const loadAtStart = os.loadavg()[0]!.toFixed(1);
@@ -360,31 +392,26 @@ async function main(): Promise<void> {
     });
   }
   try {
-    const upstream = child(['--role', 'upstream']);
+    const upstream = child(['--role', 'upstream'], {}, { cpus: otherCpus });
     parties.push(upstream);
     const upstreamAddr = String((await waitLine(upstream, (o) => o.msg === 'listening')).address);
-    const receiver = child(['--role', 'receiver']);
+    const receiver = child(['--role', 'receiver'], {}, { cpus: otherCpus });
     parties.push(receiver);
     const receiverAddr = String((await waitLine(receiver, (o) => o.msg === 'listening')).address);
     const sidecars = new Map<Variant, { c: Child; outbound: string }>();
     for (const v of VARIANTS) {
-      const c = child(['--role', 'sidecar', '--variant', v, '--upstream', upstreamAddr, '--dir', dir], { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${receiverAddr}`, OTEL_SERVICE_NAME: 'bench-client' });
+      const c = child(['--role', 'sidecar', '--variant', v, '--upstream', upstreamAddr, '--dir', dir], { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${receiverAddr}`, OTEL_SERVICE_NAME: 'bench-client', ...MESHLET_NODE_ENV }, { nodeFlags: MESHLET_NODE_FLAGS, cpus: sidecarCpus });
       parties.push(c);
       const outbound = String((await waitLine(c, (o) => o.msg === 'listening' && o.listener === 'outbound')).address);
       sidecars.set(v, { c, outbound });
     }
-    const load = async (address: string, seconds: number): Promise<{ requests: number; durationS: number; p50Us: number; p99Us: number; errors: number; non2xx: number }> => {
-      const l = child(['--role', 'load', '--url', `http://${address}/`, '--connections', String(connections), '--duration', String(seconds)]);
-      const r = await waitLine(l, (o) => typeof o.requests === 'number', (seconds + 30) * 1000);
-      await l.exited;
-      return r as never;
-    };
+    const load = (address: string, seconds: number) => runLoad(loadgen, address, HOST, connections, seconds, otherCpus);
     if (warmup > 0) for (const v of VARIANTS) await load(sidecars.get(v)!.outbound, warmup);
     const samples: Sample[] = [];
     for (let round = 1; round <= rounds; round++) {
       // Rotate the order each round so no variant always runs first (or last) after a pause.
       const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]!);
-      for (const v of order) {
+      const measure = async (v: Variant): Promise<void> => {
         const s = sidecars.get(v)!;
         const pid = s.c.proc.pid!;
         const cpu0 = cpuUs(pid);
@@ -395,8 +422,10 @@ async function main(): Promise<void> {
         const reqs = Math.max(1, r.requests);
         const sample: Sample = { variant: v, round, rps: r.requests / r.durationS, p50Us: r.p50Us, p99Us: r.p99Us, cpuUsPerReq: (cpu1 - cpu0) / reqs, writesPerReq: (w1 - w0) / reqs, errors: r.errors + r.non2xx };
         samples.push(sample);
-        process.stderr.write(`round ${round} ${v.padEnd(16)} ${sample.rps.toFixed(0).padStart(7)} req/s  p50 ${sample.p50Us}µs  p99 ${sample.p99Us}µs  cpu ${sample.cpuUsPerReq.toFixed(1)}µs/req  writes ${sample.writesPerReq.toFixed(3)}/req  errors ${sample.errors}\n`);
-      }
+        process.stderr.write(`round ${round} ${v.padEnd(18)} ${sample.rps.toFixed(0).padStart(7)} req/s  p50 ${sample.p50Us}µs  p99 ${sample.p99Us}µs  cpu ${sample.cpuUsPerReq.toFixed(1)}µs/req  writes ${sample.writesPerReq.toFixed(3)}/req  errors ${sample.errors}\n`);
+      };
+      if (concurrent) await Promise.all(order.map(measure));
+      else for (const v of order) await measure(v);
     }
     const accessLogBytes = (() => {
       try {
@@ -407,12 +436,16 @@ async function main(): Promise<void> {
     })();
     for (const v of VARIANTS) await stop(sidecars.get(v)!.c);
     const accessLogDropped = Number((sidecars.get('full')!.c.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { accessLogDropped?: number }) : {})).find((o) => o.accessLogDropped !== undefined) ?? { accessLogDropped: NaN }).accessLogDropped);
-    const m = child(['--role', 'micro', '--dir', dir, '--url', `http://${receiverAddr}`]);
-    const micro = (await waitLine(m, (o) => o.micro !== undefined, 600_000)).micro as Record<string, number>;
-    await m.exited;
-    const wr = child(['--role', 'writers', '--dir', dir]);
-    const writers = (await waitLine(wr, (o) => o.writers !== undefined, 600_000)).writers as Record<string, Record<string, number>>;
-    await wr.exited;
+    let micro: Record<string, number> = {};
+    let writers: Record<string, Record<string, number>> = {};
+    if (opt['in-process'] !== 'off') {
+      const m = child(['--role', 'micro', '--dir', dir, '--url', `http://${receiverAddr}`]);
+      micro = (await waitLine(m, (o) => o.micro !== undefined, 600_000)).micro as Record<string, number>;
+      await m.exited;
+      const wr = child(['--role', 'writers', '--dir', dir]);
+      writers = (await waitLine(wr, (o) => o.writers !== undefined, 600_000)).writers as Record<string, Record<string, number>>;
+      await wr.exited;
+    }
     await stop(receiver);
     const spans = Number((receiver.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { spans?: number }) : {})).find((o) => o.spans !== undefined) ?? { spans: 0 }).spans);
 
@@ -428,7 +461,7 @@ async function main(): Promise<void> {
       return { variant: v, rps, rpsCost: 1 - paired((x) => x.rps), p50Us: median(ss.map((s) => s.p50Us)), p99Us: median(ss.map((s) => s.p99Us)), cpuUsPerReq: cpu, cpuCost: paired((x) => x.cpuUsPerReq) - 1, writesPerReq: median(ss.map((s) => s.writesPerReq)), errors: ss.reduce((a, s) => a + s.errors, 0) };
     });
     const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
-    console.log(`\n${rounds} interleaved rounds × ${duration}s at ${connections} connections; medians. ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; load average at start ${loadAtStart}, at end ${os.loadavg()[0]!.toFixed(1)}`);
+    console.log(`\n${rounds} ${concurrent ? 'rounds with every variant loaded at once' : 'interleaved rounds'} × ${duration}s at ${connections} connections${concurrent ? ' each' : ''}, loadgen ${loadgen}; medians. ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; sidecars run with ${[...Object.entries(MESHLET_NODE_ENV).map(([k, v]) => `${k}=${v}`), ...MESHLET_NODE_FLAGS].join(' ')}${pinned ? `, pinned to CPU ${sidecarCpus} (everything else to ${otherCpus})` : ', not pinned'}; load average at start ${loadAtStart}, at end ${os.loadavg()[0]!.toFixed(1)}`);
     console.log('| variant | req/s | throughput vs bare (paired) | p50 µs | p99 µs | sidecar CPU µs/req | CPU vs bare (paired) | write syscalls/req | errors |');
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) console.log(`| ${r.variant} | ${r.rps.toFixed(0)} | ${r.variant === 'bare' ? '—' : pct(-r.rpsCost)} | ${r.p50Us} | ${r.p99Us} | ${r.cpuUsPerReq.toFixed(1)} | ${r.variant === 'bare' ? '—' : pct(r.cpuCost)} | ${r.writesPerReq.toFixed(3)} | ${r.errors} |`);
@@ -444,14 +477,16 @@ async function main(): Promise<void> {
       console.log(`| ${v} | ${cells.join(' | ')} |`);
     }
     console.log(`\nspans received by the OTLP receiver: ${spans}; access log written by "full": ${(accessLogBytes / 1e6).toFixed(1)} MB, lines dropped: ${accessLogDropped}`);
-    console.log(`\nObserver alone, in-process CPU time (best of 3 × 200k requests; tracing 1% exported, access log to a file):`);
-    console.log('| variant | ns/request | share of bare sidecar CPU/req |');
-    console.log('|---|---:|---:|');
-    for (const [v, ns] of Object.entries(micro)) console.log(`| ${v} | ${ns.toFixed(0)} | ${((ns / 1000 / baseCpu) * 100).toFixed(1)}% |`);
-    console.log(`\nAccess log writer candidates, in-process CPU time per line to a file (best of 3 × 200k lines; "nothing" is the loop itself):`);
-    console.log('| writer | ns/line, a loop turn per line | write syscalls/line | ns/line, a loop turn per 500 lines | write syscalls/line |');
-    console.log('|---|---:|---:|---:|---:|');
-    for (const [w, r] of Object.entries(writers)) console.log(`| ${w} | ${r.every1!.toFixed(0)} | ${r.writes1!.toFixed(3)} | ${r.every500!.toFixed(0)} | ${r.writes500!.toFixed(4)} |`);
+    if (opt['in-process'] !== 'off') {
+      console.log(`\nObserver alone, in-process CPU time (best of 3 × 200k requests; tracing 1% exported, access log to a file):`);
+      console.log('| variant | ns/request | share of bare sidecar CPU/req |');
+      console.log('|---|---:|---:|');
+      for (const [v, ns] of Object.entries(micro)) console.log(`| ${v} | ${ns.toFixed(0)} | ${((ns / 1000 / baseCpu) * 100).toFixed(1)}% |`);
+      console.log(`\nAccess log writer candidates, in-process CPU time per line to a file (best of 3 × 200k lines; "nothing" is the loop itself):`);
+      console.log('| writer | ns/line, a loop turn per line | write syscalls/line | ns/line, a loop turn per 500 lines | write syscalls/line |');
+      console.log('|---|---:|---:|---:|---:|');
+      for (const [w, r] of Object.entries(writers)) console.log(`| ${w} | ${r.every1!.toFixed(0)} | ${r.writes1!.toFixed(3)} | ${r.every500!.toFixed(0)} | ${r.writes500!.toFixed(4)} |`);
+    }
   } finally {
     for (const p of parties.reverse()) await stop(p);
     rmSync(dir, { recursive: true, force: true });
@@ -481,9 +516,6 @@ switch (opt.role) {
     if (opt.dir === undefined) rmSync(dir, { recursive: true, force: true });
     break;
   }
-  case 'load':
-    await runLoad(opt.url!, Number(opt.connections), Number(opt.duration));
-    break;
   default:
     throw new Error(`unknown --role ${opt.role}`);
 }

@@ -11,6 +11,36 @@ const str = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `
 // JSON has no NaN or Infinity; JSON.stringify (and so pino) writes null for them.
 const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
 
+// Direction, method, authority, service, route, endpoint and error code repeat from request to
+// request: their JSON form is looked up, not re-checked. Bounded: a flood of distinct authorities
+// (egress) empties the table instead of growing it.
+const QUOTED_MAX = 4096;
+const quotedCache = new Map<string, string>();
+function quoted(s: string): string {
+  let q = quotedCache.get(s);
+  if (q === undefined) {
+    if (quotedCache.size >= QUOTED_MAX) quotedCache.clear();
+    quotedCache.set(s, (q = str(s)));
+  }
+  return q;
+}
+
+/**
+ * Milliseconds to three decimals, exactly as String(Math.round(ms * 1000) / 1000) writes them ("0.815",
+ * "12", "1.5", "0.05"), from integer arithmetic: formatting a fractional double costs ~80 ns, this ~10.
+ */
+export function millis(ms: number): string {
+  const us = Math.round(ms * 1000);
+  // NaN, negative or absurd: the general way (below 1e15 µs the shortest double is the exact decimal).
+  if (!(us >= 0 && us < 1e15)) return num(us / 1000);
+  const whole = Math.floor(us / 1000);
+  const thousandths = us - whole * 1000;
+  if (thousandths === 0) return String(whole);
+  let f = thousandths;
+  while (f % 10 === 0) f /= 10; // 1.500 → 1.5, as a shortest double prints it
+  return `${whole}.${thousandths < 10 ? '00' : thousandths < 100 ? '0' : ''}${f}`;
+}
+
 // toISOString costs ~0.4 µs; the part up to the second changes once a second.
 let cachedSecond = NaN;
 let cachedPrefix = '';
@@ -28,12 +58,12 @@ export function isoTime(ms: number): string {
 
 /** The line for one request, newline included; `path` is expected without its query already. */
 export function formatAccessLine(e: Readonly<AccessLogEntry>, timeMs: number): string {
-  let line = `{"level":30,"time":"${isoTime(timeMs)}","direction":${str(e.direction)},"method":${str(e.method)},"authority":${str(e.authority)},"path":${str(e.path)},"status":${num(e.status)}`;
-  if (e.errorCode !== undefined) line += `,"errorCode":${str(e.errorCode)}`;
-  if (e.service !== undefined) line += `,"service":${str(e.service)}`;
-  if (e.route !== undefined) line += `,"route":${str(e.route)}`;
-  if (e.endpoint !== undefined) line += `,"endpoint":${str(e.endpoint)}`;
-  line += `,"attempts":${num(e.attempts)},"durationMs":${num(e.durationMs)},"bytesIn":${num(e.bytesIn)},"bytesOut":${num(e.bytesOut)}`;
+  let line = `{"level":30,"time":"${isoTime(timeMs)}","direction":${quoted(e.direction)},"method":${quoted(e.method)},"authority":${quoted(e.authority)},"path":${str(e.path)},"status":${num(e.status)}`;
+  if (e.errorCode !== undefined) line += `,"errorCode":${quoted(e.errorCode)}`;
+  if (e.service !== undefined) line += `,"service":${quoted(e.service)}`;
+  if (e.route !== undefined) line += `,"route":${quoted(e.route)}`;
+  if (e.endpoint !== undefined) line += `,"endpoint":${quoted(e.endpoint)}`;
+  line += `,"attempts":${num(e.attempts)},"durationMs":${millis(e.durationMs)},"bytesIn":${num(e.bytesIn)},"bytesOut":${num(e.bytesOut)}`;
   if (e.traceId !== undefined) line += `,"traceId":${str(e.traceId)}`;
   return `${line},"msg":"access"}\n`;
 }

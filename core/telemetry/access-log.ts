@@ -107,7 +107,6 @@ export class AccessLog {
     if (this.#closed) return;
     const q = e.path.indexOf('?');
     if (q !== -1) e.path = e.path.slice(0, q);
-    e.durationMs = Math.round(e.durationMs * 1000) / 1000;
     this.#writer.write(formatAccessLine(e, this.#now()));
   }
 

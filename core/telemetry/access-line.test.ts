@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import type { AccessLogEntry } from './access-log.js';
+import { formatAccessLine, isoTime, millis } from './access-line.js';
+
+// The general way the line wrote durations before: round to microseconds, let the double print itself.
+const reference = (ms: number): string => {
+  const n = Math.round(ms * 1000) / 1000;
+  return Number.isFinite(n) ? String(n) : 'null';
+};
+
+describe('millis', () => {
+  it('writes what String(Math.round(ms * 1000) / 1000) writes', () => {
+    const edge = [0, -0, 0.0004, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 0.815, 1, 1.5, 1.05, 1.005, 1.0004, 9.999, 9.9995, 10, 100.1, 999.999, 1000, 65_000.25, 3_600_000.001, 1e9 + 0.123, 1e11 + 0.999];
+    for (const ms of edge) expect(millis(ms), String(ms)).toBe(reference(ms));
+    // Seeded (xorshift) so a failure reproduces: durations from microseconds to hours.
+    let x = 0x9e3779b9;
+    const rnd = (): number => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 2 ** 32;
+    };
+    for (let i = 0; i < 200_000; i++) {
+      const ms = rnd() * 10 ** Math.floor(rnd() * 8 - 2);
+      expect(millis(ms)).toBe(reference(ms));
+    }
+  });
+
+  it('writes null for what JSON cannot hold, and a negative duration as the double prints it', () => {
+    expect(millis(NaN)).toBe('null');
+    expect(millis(Infinity)).toBe('null');
+    expect(millis(-1.25)).toBe('-1.25');
+    expect(millis(1e20)).toBe(reference(1e20));
+  });
+});
+
+describe('formatAccessLine', () => {
+  const e: AccessLogEntry = { direction: 'outbound', method: 'GET', authority: 'users', path: '/u/1', status: 200, service: 'users', route: 'default', endpoint: '127.0.0.1:9', attempts: 1, durationMs: 0.8154, bytesIn: 0, bytesOut: 12, traceId: 'ab' };
+
+  it('escapes repeated fields the same way the first time and after (the quoted-form cache)', () => {
+    const odd = { ...e, authority: 'we"ird', method: 'G\u0001T', route: 'r\\1' };
+    const first = formatAccessLine(odd, 0);
+    expect(formatAccessLine(odd, 0)).toBe(first);
+    const parsed = JSON.parse(first) as Record<string, unknown>;
+    expect(parsed).toMatchObject({ authority: 'we"ird', method: 'G\u0001T', route: 'r\\1', durationMs: 0.815, time: isoTime(0) });
+  });
+
+  it('stays right when more distinct values pass than the cache holds', () => {
+    for (let i = 0; i < 10_000; i++) {
+      const line = formatAccessLine({ ...e, authority: `host-${i}"x` }, 0);
+      expect((JSON.parse(line) as { authority: string }).authority).toBe(`host-${i}"x`);
+    }
+  });
+});
