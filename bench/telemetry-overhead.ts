@@ -1,7 +1,8 @@
 // Telemetry overhead: the sidecar's outbound path with metrics + tracing (1% sampled, exported over
 // OTLP/HTTP to a local receiver) + access logs (every request, to a file) against the same sidecar
 // with the noop observer, in interleaved rounds so machine drift hits every variant alike.
-// Variants: bare (noopObserver), metrics, metrics+access-log, metrics+tracing, full (all three).
+// Variants: bare (noopObserver), bare-again (a second one: the A/A control), metrics, metrics+access-log,
+// metrics+tracing, full (all three).
 // Per variant: requests/s at 32 connections, p50/p99, and the sidecar's CPU time per request
 // (utime+stime from /proc/PID/stat): on a 2-core machine shared with the load generator, CPU per
 // request is the steadier figure; so is the sidecar's count of write system calls per request (syscw
@@ -14,7 +15,7 @@
 //
 //   npx tsx bench/telemetry-overhead.ts [--rounds 5] [--duration 5] [--warmup 2] [--connections 32]
 //                                       [--loadgen wrk|autocannon] [--pin auto|off]
-//                                       [--mode auto|concurrent|sequential]
+//                                       [--mode auto|concurrent|sequential] [--variants bare,full]
 //                                       [--in-process on|off] (off: skip the in-process sections)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -31,7 +32,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // Children run the compiled bench (what a user runs is compiled code, not tsx's transform of it).
 const COMPILED_SELF = path.join(ROOT, 'dist/bench/telemetry-overhead.js');
 // metrics+access-log: the access log's cost on its own, against metrics, without tracing's noise.
-const VARIANTS = ['bare', 'metrics', 'metrics+access-log', 'metrics+tracing', 'full'] as const;
+// bare-again: a second bare sidecar, the A/A control. Two processes of the same code differ by a few
+// per cent (JIT decisions, memory layout); a variant's change within that spread is no change.
+const VARIANTS = ['bare', 'bare-again', 'metrics', 'metrics+access-log', 'metrics+tracing', 'full'] as const;
 type Variant = (typeof VARIANTS)[number];
 const traces = (v: Variant): boolean => v === 'metrics+tracing' || v === 'full';
 const logs = (v: Variant): boolean => v === 'metrics+access-log' || v === 'full';
@@ -41,6 +44,7 @@ const { values: opt } = parseArgs({
   options: {
     role: { type: 'string' },
     variant: { type: 'string' },
+    variants: { type: 'string' },
     upstream: { type: 'string' },
     dir: { type: 'string' },
     url: { type: 'string' },
@@ -119,7 +123,7 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
   registerProcessMetrics(registry);
   const accessLog = logs(variant) ? new AccessLog({ destination: path.join(dir, `access-${process.pid}.log`) }) : undefined;
   const observer =
-    variant === 'bare'
+    variant === 'bare' || variant === 'bare-again'
       ? undefined
       : createSidecarObserver({
           registry,
@@ -375,6 +379,10 @@ async function main(): Promise<void> {
   // an equal share), so a change in the machine's speed hits all of them in the same instant and the
   // throughput ratio is the inverse of the CPU cost ratio. Needs pinning; sequential otherwise.
   const concurrent = opt.mode === 'concurrent';
+  // --variants bare,full: fewer variants make shorter rounds, so each pair is measured closer in time.
+  const variants = (opt.variants?.split(',') ?? [...VARIANTS]) as Variant[];
+  for (const v of variants) if (!VARIANTS.includes(v)) throw new Error(`--variants: unknown variant ${JSON.stringify(v)} (expected some of ${VARIANTS.join(', ')})`);
+  if (variants[0] !== 'bare') throw new Error('--variants: the first must be bare (the others are compared with it)');
   if (concurrent && !pinned) throw new Error('--mode concurrent needs pinning (taskset and 2 or more CPUs, --pin auto)');
   const otherCpus = pinned ? (ncpu === 2 ? '0' : `0-${ncpu - 2}`) : undefined;
   const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'bench/tsconfig.json')], { encoding: 'utf8' });
@@ -399,18 +407,18 @@ async function main(): Promise<void> {
     parties.push(receiver);
     const receiverAddr = String((await waitLine(receiver, (o) => o.msg === 'listening')).address);
     const sidecars = new Map<Variant, { c: Child; outbound: string }>();
-    for (const v of VARIANTS) {
+    for (const v of variants) {
       const c = child(['--role', 'sidecar', '--variant', v, '--upstream', upstreamAddr, '--dir', dir], { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${receiverAddr}`, OTEL_SERVICE_NAME: 'bench-client', ...MESHLET_NODE_ENV }, { nodeFlags: MESHLET_NODE_FLAGS, cpus: sidecarCpus });
       parties.push(c);
       const outbound = String((await waitLine(c, (o) => o.msg === 'listening' && o.listener === 'outbound')).address);
       sidecars.set(v, { c, outbound });
     }
     const load = (address: string, seconds: number) => runLoad(loadgen, address, HOST, connections, seconds, otherCpus);
-    if (warmup > 0) for (const v of VARIANTS) await load(sidecars.get(v)!.outbound, warmup);
+    if (warmup > 0) for (const v of variants) await load(sidecars.get(v)!.outbound, warmup);
     const samples: Sample[] = [];
     for (let round = 1; round <= rounds; round++) {
       // Rotate the order each round so no variant always runs first (or last) after a pause.
-      const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]!);
+      const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
       const measure = async (v: Variant): Promise<void> => {
         const s = sidecars.get(v)!;
         const pid = s.c.proc.pid!;
@@ -427,15 +435,16 @@ async function main(): Promise<void> {
       if (concurrent) await Promise.all(order.map(measure));
       else for (const v of order) await measure(v);
     }
+    const logger = variants.find(logs); // the access log measured: full's, or metrics+access-log's
     const accessLogBytes = (() => {
       try {
-        return statSync(path.join(dir, `access-${sidecars.get('full')!.c.proc.pid}.log`)).size;
+        return statSync(path.join(dir, `access-${sidecars.get(logger!)!.c.proc.pid}.log`)).size;
       } catch {
         return 0;
       }
     })();
-    for (const v of VARIANTS) await stop(sidecars.get(v)!.c);
-    const accessLogDropped = Number((sidecars.get('full')!.c.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { accessLogDropped?: number }) : {})).find((o) => o.accessLogDropped !== undefined) ?? { accessLogDropped: NaN }).accessLogDropped);
+    for (const v of variants) await stop(sidecars.get(v)!.c);
+    const accessLogDropped = logger === undefined ? NaN : Number((sidecars.get(logger)!.c.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { accessLogDropped?: number }) : {})).find((o) => o.accessLogDropped !== undefined) ?? { accessLogDropped: NaN }).accessLogDropped);
     let micro: Record<string, number> = {};
     let writers: Record<string, Record<string, number>> = {};
     if (opt['in-process'] !== 'off') {
@@ -451,7 +460,7 @@ async function main(): Promise<void> {
 
     const bare = samples.filter((s) => s.variant === 'bare');
     const baseCpu = median(bare.map((s) => s.cpuUsPerReq));
-    const rows = VARIANTS.map((v) => {
+    const rows = variants.map((v) => {
       const ss = samples.filter((s) => s.variant === v);
       const rps = median(ss.map((s) => s.rps));
       const cpu = median(ss.map((s) => s.cpuUsPerReq));
@@ -468,7 +477,7 @@ async function main(): Promise<void> {
     console.log('\nPer round (paired against bare in the same round): throughput change / CPU per request change');
     console.log(`| variant | ${Array.from({ length: rounds }, (_, i) => `round ${i + 1}`).join(' | ')} |`);
     console.log(`|---|${'---:|'.repeat(rounds)}`);
-    for (const v of VARIANTS.slice(1)) {
+    for (const v of variants.slice(1)) {
       const cells = Array.from({ length: rounds }, (_, i) => {
         const x = samples.find((s) => s.variant === v && s.round === i + 1)!;
         const b = bare.find((s) => s.round === i + 1)!;
@@ -476,7 +485,7 @@ async function main(): Promise<void> {
       });
       console.log(`| ${v} | ${cells.join(' | ')} |`);
     }
-    console.log(`\nspans received by the OTLP receiver: ${spans}; access log written by "full": ${(accessLogBytes / 1e6).toFixed(1)} MB, lines dropped: ${accessLogDropped}`);
+    console.log(`\nspans received by the OTLP receiver: ${spans}; access log written by "${logger ?? 'none'}": ${(accessLogBytes / 1e6).toFixed(1)} MB, lines dropped: ${accessLogDropped}`);
     if (opt['in-process'] !== 'off') {
       console.log(`\nObserver alone, in-process CPU time (best of 3 × 200k requests; tracing 1% exported, access log to a file):`);
       console.log('| variant | ns/request | share of bare sidecar CPU/req |');
