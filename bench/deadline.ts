@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../core/duration.js';
 import { waitFor } from '../test/harness/wait.js';
-import { BenchChild, processCpuUs, which } from './bench-child.js';
+import { BenchChild, processCpuUs, which, type LoadResult } from './bench-child.js';
 import type { HangingStats, HangingTry } from './hanging-upstream.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -103,14 +103,8 @@ interface PhaseView {
   loadReport: LoadReport | undefined;
 }
 
-interface LoadReport {
-  requests: number;
-  durationS: number;
-  p50Us: number;
-  p99Us: number;
-  errors: number;
-  non2xx: number;
-}
+/** The background load's own report (the same fields every bench load run gives). */
+type LoadReport = LoadResult;
 
 function fail(msg: string): never {
   process.stderr.write(`bench/deadline: ${msg}\n`);
