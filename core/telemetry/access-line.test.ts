@@ -45,6 +45,12 @@ describe('formatAccessLine', () => {
     expect(parsed).toMatchObject({ authority: 'we"ird', method: 'G\u0001T', route: 'r\\1', durationMs: 0.815, time: isoTime(0) });
   });
 
+  it('writes long values (never cached) the same as short ones', () => {
+    const long = `h"${'x'.repeat(5_000)}`;
+    expect((JSON.parse(formatAccessLine({ ...e, authority: long }, 0)) as { authority: string }).authority).toBe(long);
+    expect(formatAccessLine({ ...e, authority: long }, 0)).toBe(formatAccessLine({ ...e, authority: long }, 0));
+  });
+
   it('stays right when more distinct values pass than the cache holds', () => {
     for (let i = 0; i < 10_000; i++) {
       const line = formatAccessLine({ ...e, authority: `host-${i}"x` }, 0);
