@@ -11,6 +11,14 @@ const DIST = path.join(ROOT, 'dist');
 
 export type LoadGen = 'wrk' | 'autocannon';
 
+/** --loadgen's value (default: wrk when installed, else autocannon), or an Error saying what is wrong. */
+export function chooseLoadGen(value: string | undefined): LoadGen | Error {
+  const loadgen = value ?? (which('wrk') ? 'wrk' : 'autocannon');
+  if (loadgen !== 'wrk' && loadgen !== 'autocannon') return new Error(`--loadgen: expected wrk or autocannon, got ${JSON.stringify(loadgen)}`);
+  if (loadgen === 'wrk' && !which('wrk')) return new Error('--loadgen wrk: wrk is not installed (apt-get install -y wrk), or use --loadgen autocannon');
+  return loadgen;
+}
+
 /** What one load run reports (wrk through bench/wrk-report.lua, autocannon through load-autocannon.ts). */
 export interface LoadResult {
   requests: number;
@@ -21,16 +29,20 @@ export interface LoadResult {
   non2xx: number;
 }
 
+/** The command line of a load run that prints one LoadResult JSON line (wrk prints it on SIGINT too). */
+export function loadCommand(loadgen: LoadGen, address: string, host: string, connections: number, seconds: number): [string, string[]] {
+  const url = `http://${address}/`;
+  return loadgen === 'wrk'
+    ? ['wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-H', `Host: ${host}`, '-s', path.join(ROOT, 'bench/wrk-report.lua'), url]]
+    : [process.execPath, [path.join(DIST, 'bench/load-autocannon.js'), url, String(connections), String(seconds), host]];
+}
+
 /**
  * One bounded load run against `http://address/` with `Host: host`: wrk (one thread) or autocannon,
  * ended by its own duration and killed 20 s after it. `cpus` pins the load generator (taskset -c).
  */
 export function runLoad(loadgen: LoadGen, address: string, host: string, connections: number, seconds: number, cpus?: string): Promise<LoadResult> {
-  const url = `http://${address}/`;
-  let [cmd, args]: [string, string[]] =
-    loadgen === 'wrk'
-      ? ['wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-H', `Host: ${host}`, '-s', path.join(ROOT, 'bench/wrk-report.lua'), url]]
-      : [process.execPath, [path.join(DIST, 'bench/load-autocannon.js'), url, String(connections), String(seconds), host]];
+  let [cmd, args] = loadCommand(loadgen, address, host, connections, seconds);
   if (cpus !== undefined) [cmd, args] = ['taskset', ['-c', cpus, cmd, ...args]];
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../core/duration.js';
 import { waitFor } from '../test/harness/wait.js';
-import { BenchChild, processCpuUs, which, type LoadResult } from './bench-child.js';
+import { BenchChild, chooseLoadGen, loadCommand, processCpuUs, type LoadGen, type LoadResult } from './bench-child.js';
 import type { HangingStats, HangingTry } from './hanging-upstream.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -50,7 +50,7 @@ interface Options {
   timeoutMs: number;
   perTryMs: number;
   connections: number[];
-  loadgen: 'wrk' | 'autocannon';
+  loadgen: LoadGen;
   warmup: number;
   /** Busy-loop processes added in an extra phase per load level: a shared machine, on purpose. */
   contention: number;
@@ -145,9 +145,8 @@ function parseOptions(): Options {
   const perTryMs = v['per-try'] === undefined ? Math.round(0.6 * timeoutMs) : dur('per-try', v['per-try'], 1, 5_000);
   // Try 1 must be cut by the per-try timeout, and try 2 by the total deadline before its own runs out.
   if (!(perTryMs < timeoutMs && 2 * perTryMs > timeoutMs)) fail(`--per-try: must lie between T/2 and T (T = ${timeoutMs}ms), got ${perTryMs}ms`);
-  const loadgen = v.loadgen ?? (which('wrk') ? 'wrk' : 'autocannon');
-  if (loadgen !== 'wrk' && loadgen !== 'autocannon') fail(`--loadgen: expected wrk or autocannon, got ${JSON.stringify(loadgen)}`);
-  if (loadgen === 'wrk' && !which('wrk')) fail('--loadgen wrk: wrk is not installed (apt-get install -y wrk), or use --loadgen autocannon');
+  const loadgen = chooseLoadGen(v.loadgen);
+  if (loadgen instanceof Error) fail(loadgen.message);
   return {
     requests: int('requests', v.requests!, 5, 2_000),
     timeoutMs,
@@ -320,11 +319,7 @@ const HOSTS: Record<CaseName, string> = { total: 'deadline-total', 'per-try': 'd
 const EXPECTED_TRIES: Record<CaseName, number> = { total: 1, 'per-try': 2 };
 
 function startLoad(opts: Options, connections: number, outbound: string, seconds: number): { proc: ChildProcess; report: Promise<LoadReport | undefined> } {
-  const url = `http://${outbound}/`;
-  const [cmd, args] =
-    opts.loadgen === 'wrk'
-      ? ['wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-H', 'Host: fast', '-s', path.join(ROOT, 'bench/wrk-report.lua'), url]]
-      : [process.execPath, [path.join(DIST, 'bench/load-autocannon.js'), url, String(connections), String(seconds), 'fast']];
+  const [cmd, args] = loadCommand(opts.loadgen, outbound, 'fast', connections, seconds);
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));

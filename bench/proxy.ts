@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
 import { waitFor } from '../test/harness/wait.js';
-import { BenchChild, processCpuUs, runLoad as runLoadGen, which, type LoadResult } from './bench-child.js';
+import { BenchChild, chooseLoadGen, processCpuUs, runLoad as runLoadGen, which, type LoadGen, type LoadResult } from './bench-child.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'dist');
@@ -32,7 +32,7 @@ interface Options {
   rounds: number;
   durationS: number;
   warmupS: number;
-  loadgen: 'wrk' | 'autocannon';
+  loadgen: LoadGen;
   targets: TargetName[];
   json: string | undefined;
 }
@@ -81,9 +81,8 @@ function parseOptions(): Options {
     if (!Number.isInteger(n) || n < min || n > max) fail(`--${flag}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(s)}`);
     return n;
   };
-  const loadgen = v.loadgen ?? (which('wrk') ? 'wrk' : 'autocannon');
-  if (loadgen !== 'wrk' && loadgen !== 'autocannon') fail(`--loadgen: expected wrk or autocannon, got ${JSON.stringify(loadgen)}`);
-  if (loadgen === 'wrk' && !which('wrk')) fail('--loadgen wrk: wrk is not installed (apt-get install -y wrk), or use --loadgen autocannon');
+  const loadgen = chooseLoadGen(v.loadgen);
+  if (loadgen instanceof Error) fail(loadgen.message);
   const targets = (v.targets?.split(',').map((s) => s.trim()) ?? [...TARGET_NAMES]) as TargetName[];
   for (const t of targets) if (!TARGET_NAMES.includes(t)) fail(`--targets: unknown target ${JSON.stringify(t)} (known: ${TARGET_NAMES.join(', ')})`);
   if (!targets.includes('direct')) targets.unshift('direct'); // added latency is measured against it

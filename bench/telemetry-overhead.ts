@@ -26,7 +26,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
-import { runLoad, which, type LoadGen } from './bench-child.js';
+import { chooseLoadGen, runLoad, which } from './bench-child.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // Children run the compiled bench (what a user runs is compiled code, not tsx's transform of it).
@@ -367,9 +367,8 @@ async function main(): Promise<void> {
   const warmup = Number(opt.warmup);
   const connections = Number(opt.connections);
   for (const [k, v] of Object.entries({ rounds, duration, warmup, connections })) if (!Number.isInteger(v) || v < (k === 'warmup' ? 0 : 1) || v > 600) throw new Error(`--${k}: expected a whole number from 1 to 600`);
-  const loadgen = (opt.loadgen ?? (which('wrk') ? 'wrk' : 'autocannon')) as LoadGen;
-  if (loadgen !== 'wrk' && loadgen !== 'autocannon') throw new Error(`--loadgen: expected wrk or autocannon, got ${JSON.stringify(opt.loadgen)}`);
-  if (loadgen === 'wrk' && !which('wrk')) throw new Error('--loadgen wrk: wrk is not installed (apt-get install -y wrk), or use --loadgen autocannon');
+  const loadgen = chooseLoadGen(opt.loadgen);
+  if (loadgen instanceof Error) throw loadgen;
   if (opt.pin !== 'auto' && opt.pin !== 'off') throw new Error(`--pin: expected auto or off, got ${JSON.stringify(opt.pin)}`);
   const ncpu = os.availableParallelism();
   const pinned = opt.pin === 'auto' && ncpu >= 2 && which('taskset') !== undefined;
