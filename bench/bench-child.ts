@@ -1,6 +1,6 @@
 // The benches' child processes: output to a file (no pipe to drain, no reader competing for CPU),
 // `listening` log lines read back for addresses, and CPU time read from /proc.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +69,11 @@ export function which(cmd: string): string | undefined {
   return undefined;
 }
 
+/** One tick of the kernel's CPU accounting (1/CLK_TCK s), in microseconds: processCpuUs's unit. */
+export function clockTickUs(): number {
+  return 1e6 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100);
+}
+
 /** utime + stime of a process, in microseconds (kernel accounting, CLK_TCK resolution). */
 export function processCpuUs(pid: number, tickUs: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -99,7 +104,12 @@ export class BenchChild {
   }
 
   /** Addresses from `{"msg":"listening","listener":…,"address":…}` lines, once every one of `names` is printed. */
-  async listening(...names: string[]): Promise<Map<string, string>> {
+  listening(...names: string[]): Promise<Map<string, string>> {
+    return this.listeningWithin(30_000, ...names);
+  }
+
+  /** listening(), for a child that may take longer than 30 s to start (one under valgrind). */
+  async listeningWithin(timeoutMs: number, ...names: string[]): Promise<Map<string, string>> {
     return waitFor(
       () => {
         if (this.exited) throw new Error(`${this.name} exited (${this.proc.exitCode ?? this.proc.signalCode}): ${readFileSync(this.log, 'utf8').slice(-2000)}`);
@@ -111,7 +121,7 @@ export class BenchChild {
         }
         return names.every((n) => found.has(n)) ? found : undefined;
       },
-      { timeoutMs: 30_000, what: `${this.name} to listen` },
+      { timeoutMs, what: `${this.name} to listen` },
     );
   }
 

@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../core/duration.js';
 import { waitFor } from '../test/harness/wait.js';
-import { BenchChild, chooseLoadGen, loadCommand, processCpuUs, type LoadGen, type LoadResult } from './bench-child.js';
+import { BenchChild, chooseLoadGen, loadCommand, clockTickUs, processCpuUs, type LoadGen, type LoadResult } from './bench-child.js';
 import type { HangingStats, HangingTry } from './hanging-upstream.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -342,7 +342,7 @@ async function main(): Promise<void> {
   // The upstreams run as plain JS from dist/bench (no tsx loader in their processes).
   const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'bench/tsconfig.json')], { encoding: 'utf8' });
   if (tsc.status !== 0) fail(`compiling bench/ failed:\n${tsc.stdout}${tsc.stderr}`);
-  const tickUs = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+  const tickUs = clockTickUs();
   const git = (...a: string[]): string => spawnSync('git', a, { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
   const commit = git('rev-parse', '--short', 'HEAD') || 'unknown';
   const dirty = git('status', '--porcelain', '--', 'core', 'sidecar', 'cli');

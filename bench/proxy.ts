@@ -7,6 +7,8 @@
 //
 //   npx tsc && npx tsx bench/proxy.ts [--rounds 3] [--duration 5] [--warmup 3]
 //                                     [--loadgen wrk|autocannon] [--targets a,b] [--json FILE]
+//                                     [--instructions PASSES] (callgrind's instructions per request
+//                                     of each Node proxy, bench/instructions.ts: steady where time is not)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -17,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
 import { waitFor } from '../test/harness/wait.js';
-import { BenchChild, chooseLoadGen, processCpuUs, runLoad as runLoadGen, which, type LoadGen, type LoadResult } from './bench-child.js';
+import { BenchChild, chooseLoadGen, clockTickUs, processCpuUs, runLoad as runLoadGen, which, type LoadGen, type LoadResult } from './bench-child.js';
+import { countInstructions, instructionsUnavailable, type InstructionCount, type InstructionTarget } from './instructions.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'dist');
@@ -27,6 +30,17 @@ const WARMUP_REQUESTS = 30_000;
 const WARMUP_MAX_RUNS = 6;
 const TARGET_NAMES = ['direct', 'meshlet', 'meshlet+log', 'undici-bare', 'http-proxy', 'fastify-proxy', 'nginx'] as const;
 type TargetName = (typeof TARGET_NAMES)[number];
+const LABELS: Record<TargetName, string> = {
+  direct: 'direct (no proxy)',
+  meshlet: 'meshlet (--access-log off)',
+  'meshlet+log': 'meshlet (default: access log to stdout→file)',
+  'undici-bare': 'bare node:http + undici dispatch (no features)',
+  'http-proxy': 'node-http-proxy (keep-alive agent)',
+  'fastify-proxy': '@fastify/http-proxy',
+  nginx: 'nginx (1 worker, upstream keepalive)',
+};
+// Under callgrind: enough warm-up requests for V8 to optimise each proxy's path, then the counted ones.
+const INSTRUCTION_LOAD = { warmupRequests: 8_000, requests: 3_000, connections: 8 } as const;
 
 interface Options {
   rounds: number;
@@ -35,6 +49,8 @@ interface Options {
   loadgen: LoadGen;
   targets: TargetName[];
   json: string | undefined;
+  /** Passes of callgrind's instruction count per proxy (0: none). */
+  instructions: number;
 }
 
 interface Target {
@@ -70,6 +86,7 @@ function parseOptions(): Options {
         loadgen: { type: 'string' },
         targets: { type: 'string' },
         json: { type: 'string' },
+        instructions: { type: 'string', default: '0' },
       },
       strict: true,
     }).values;
@@ -86,6 +103,10 @@ function parseOptions(): Options {
   const targets = (v.targets?.split(',').map((s) => s.trim()) ?? [...TARGET_NAMES]) as TargetName[];
   for (const t of targets) if (!TARGET_NAMES.includes(t)) fail(`--targets: unknown target ${JSON.stringify(t)} (known: ${TARGET_NAMES.join(', ')})`);
   if (!targets.includes('direct')) targets.unshift('direct'); // added latency is measured against it
+  if (v.instructions !== '0') {
+    const why = instructionsUnavailable();
+    if (why !== undefined) fail(`--instructions: ${why}`);
+  }
   return {
     rounds: int('rounds', v.rounds!, 1, 20),
     durationS: int('duration', v.duration!, 1, 60),
@@ -93,6 +114,7 @@ function parseOptions(): Options {
     loadgen,
     targets,
     json: v.json,
+    instructions: int('instructions', v.instructions!, 0, 5),
   };
 }
 
@@ -198,7 +220,7 @@ async function main(): Promise<void> {
   // The peers and the upstream run as plain JS: tsx's loader alone would add ~40 MB to a peer's RSS.
   const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'bench/tsconfig.json')], { encoding: 'utf8' });
   if (tsc.status !== 0) fail(`compiling bench/ failed:\n${tsc.stdout}${tsc.stderr}`);
-  const tickUs = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+  const tickUs = clockTickUs();
 
   const t0 = performance.now();
   const loadAtStart = os.loadavg().map((l) => l.toFixed(1)).join(' ');
@@ -222,24 +244,30 @@ async function main(): Promise<void> {
     const meshFile = path.join(dir, 'mesh.yaml');
     writeFileSync(meshFile, meshYaml(ups));
 
+    // How each Node proxy is started: for the timed rounds, and again under callgrind (--instructions).
+    const nodeTarget = (name: 'meshlet' | 'meshlet+log' | 'undici-bare' | 'http-proxy' | 'fastify-proxy', instance: string): InstructionTarget =>
+      name === 'meshlet' || name === 'meshlet+log'
+        ? {
+            name: `${name}${instance}`,
+            command: process.execPath,
+            // The node flags the meshlet executable runs with (its shebang, the image's ENTRYPOINT).
+            args: [
+              ...MESHLET_NODE_FLAGS,
+              path.join(DIST, 'cli/meshlet.js'), 'sidecar', '--service', 'bench-client', '--config', meshFile,
+              '--outbound', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--data-dir', path.join(dir, `data-${name}${instance}`), '--access-log', name === 'meshlet' ? 'off' : 'stdout',
+            ],
+            env: MESHLET_NODE_ENV,
+            listener: 'outbound',
+          }
+        : { name: `${name}${instance}`, command: process.execPath, args: [path.join(DIST, `bench/peers/${name}.js`), `http://${ups[0]}`], listener: name };
     const targets: Target[] = [];
     for (const name of opts.targets) {
-      // The node flags the meshlet executable runs with (its shebang, the image's ENTRYPOINT).
-      const sidecarArgs = (accessLog: string): string[] => [
-        ...MESHLET_NODE_FLAGS,
-        path.join(DIST, 'cli/meshlet.js'), 'sidecar', '--service', 'bench-client', '--config', meshFile,
-        '--outbound', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--data-dir', path.join(dir, `data-${name}`), '--access-log', accessLog,
-      ];
-      if (name === 'direct') targets.push({ name, label: 'direct (no proxy)', address: ups[0]!, pid: undefined });
-      else if (name === 'meshlet' || name === 'meshlet+log') {
-        const c = start(name, process.execPath, sidecarArgs(name === 'meshlet' ? 'off' : 'stdout'), MESHLET_NODE_ENV);
-        const addr = (await c.listening('outbound')).get('outbound')!;
-        targets.push({ name, label: name === 'meshlet' ? 'meshlet (--access-log off)' : 'meshlet (default: access log to stdout→file)', address: addr, pid: c.pid });
-      } else if (name === 'http-proxy' || name === 'fastify-proxy' || name === 'undici-bare') {
-        const c = start(name, process.execPath, [path.join(DIST, `bench/peers/${name}.js`), `http://${ups[0]}`]);
-        const addr = (await c.listening(name)).get(name)!;
-        const label = { 'http-proxy': 'node-http-proxy (keep-alive agent)', 'fastify-proxy': '@fastify/http-proxy', 'undici-bare': 'bare node:http + undici dispatch (no features)' }[name];
-        targets.push({ name, label, address: addr, pid: c.pid });
+      if (name === 'direct') targets.push({ name, label: LABELS.direct, address: ups[0]!, pid: undefined });
+      else if (name !== 'nginx') {
+        const spec = nodeTarget(name, '');
+        const c = start(spec.name, spec.command, spec.args, spec.env);
+        const addr = (await c.listening(spec.listener)).get(spec.listener)!;
+        targets.push({ name, label: LABELS[name], address: addr, pid: c.pid });
       } else if (name === 'nginx') {
         const bin = which('nginx');
         if (!bin) {
@@ -249,7 +277,7 @@ async function main(): Promise<void> {
         const port = await freePort();
         writeFileSync(path.join(dir, 'nginx.conf'), nginxConf(dir, port, ups[0]!));
         const c = start('nginx', bin, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'nginx-error.log')]);
-        const t: Target = { name, label: 'nginx (1 worker, upstream keepalive)', address: `127.0.0.1:${port}`, pid: c.pid };
+        const t: Target = { name, label: LABELS.nginx, address: `127.0.0.1:${port}`, pid: c.pid };
         await waitFor(() => checkForwards(t, upstreamBody).then(() => true), { timeoutMs: 10_000, what: 'nginx to answer' });
         targets.push(t);
       }
@@ -357,8 +385,30 @@ async function main(): Promise<void> {
       const floor = rows.find((r) => r.target === 'undici-bare');
       if (floor) lines.push(`- against the bare node:http + undici floor: CPU/req ${fmt(m.cpu32! / floor.cpu32!, 2)}× (${fmt(m.cpu32, 1)} vs ${fmt(floor.cpu32, 1)} µs), peak RSS ${fmt(m.peakRssMb, 1)} vs ${fmt(floor.peakRssMb, 1)} MB`);
     }
+    // Instructions per request: each Node proxy again, a new process under callgrind, passes interleaved.
+    const counts: { target: TargetName; c: InstructionCount }[] = [];
+    const counted = opts.targets.filter((t) => t !== 'direct' && t !== 'nginx');
+    for (let pass = 1; pass <= opts.instructions; pass++) {
+      for (const name of counted) {
+        const c = await countInstructions(nodeTarget(name as Exclude<TargetName, 'direct' | 'nginx'>, `-callgrind-${pass}`), { dir, host: HOST, ...INSTRUCTION_LOAD });
+        counts.push({ target: name, c });
+        process.stderr.write(`  instructions pass ${pass} ${name.padEnd(13)} main thread ${fmt(c.mainPerRequest / 1000, 1)}k/req, other threads ${fmt(c.otherPerRequest / 1000, 1)}k/req, failed ${c.failed}\n`);
+      }
+    }
+    if (counts.length > 0) {
+      const mainOf = (t: TargetName): number => median(counts.filter((x) => x.target === t).map((x) => x.c.mainPerRequest));
+      const has = (t: TargetName): boolean => counts.some((x) => x.target === t);
+      lines.push('', `Instructions per request under callgrind (${opts.instructions} pass${opts.instructions > 1 ? 'es' : ''} per proxy, each a new process: ${INSTRUCTION_LOAD.warmupRequests} requests of warm-up, then ${INSTRUCTION_LOAD.requests} counted at ${INSTRUCTION_LOAD.connections} connections; user space only, medians):`, '');
+      lines.push(`| target | main thread / request | every pass | other threads / request |${has('http-proxy') ? ' ÷ node-http-proxy |' : ''}${has('fastify-proxy') ? ' ÷ @fastify/http-proxy |' : ''}${has('undici-bare') ? ' ÷ bare undici |' : ''} failed |`);
+      lines.push(`|---|---:|---|---:|${has('http-proxy') ? '---:|' : ''}${has('fastify-proxy') ? '---:|' : ''}${has('undici-bare') ? '---:|' : ''}---:|`);
+      for (const t of counted) {
+        const xs = counts.filter((x) => x.target === t);
+        const vs = (o: TargetName): string => (has(o) ? ` ${fmt(mainOf(t) / mainOf(o), 2)}× |` : '');
+        lines.push(`| ${LABELS[t]} | ${fmt(mainOf(t) / 1000, 1)}k | ${xs.map((x) => `${fmt(x.c.mainPerRequest / 1000, 1)}k`).join(', ')} | ${fmt(median(xs.map((x) => x.c.otherPerRequest)) / 1000, 1)}k |${vs('http-proxy')}${vs('fastify-proxy')}${vs('undici-bare')} ${xs.reduce((n, x) => n + x.c.failed, 0)} |`);
+      }
+    }
     process.stdout.write(`${lines.join('\n')}\n`);
-    if (opts.json) writeFileSync(opts.json, JSON.stringify({ options: opts, rows, samples }, null, 2));
+    if (opts.json) writeFileSync(opts.json, JSON.stringify({ options: opts, rows, samples, instructions: counts }, null, 2));
   } finally {
     await cleanup();
   }

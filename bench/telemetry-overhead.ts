@@ -17,6 +17,9 @@
 //                                       [--loadgen wrk|autocannon] [--pin auto|off]
 //                                       [--mode auto|concurrent|sequential] [--variants bare,full]
 //                                       [--in-process on|off] (off: skip the in-process sections)
+//                                       [--fresh on|off] (on: new sidecar processes every round)
+//                                       [--instructions PASSES] (callgrind's instructions per request, bench/instructions.ts;
+//                                       with --rounds 0 nothing else is timed)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -26,7 +29,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
-import { chooseLoadGen, runLoad, which } from './bench-child.js';
+import { chooseLoadGen, clockTickUs, processCpuUs, runLoad, which } from './bench-child.js';
+import { countInstructions, instructionsUnavailable, type InstructionCount } from './instructions.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // Children run the compiled bench (what a user runs is compiled code, not tsx's transform of it).
@@ -39,6 +43,14 @@ type Variant = (typeof VARIANTS)[number];
 const traces = (v: Variant): boolean => v === 'metrics+tracing' || v === 'full';
 const logs = (v: Variant): boolean => v === 'metrics+access-log' || v === 'full';
 const HOST = 'bench';
+// Under callgrind: enough warm-up requests for V8 to optimise the path, then the counted ones.
+const INSTRUCTION_LOAD = { warmupRequests: 8_000, requests: 3_000, connections: 8 } as const;
+// Every other request of the first half of a tracing variant's warm-up arrives sampled (W3C flags 01,
+// which the parent-based sampler follows), so the span path is as warm as in a busy sidecar; the second
+// half carries no context, which gives the batch processor time to export those spans before counting
+// starts (they are not the counted requests' cost). The counted ones are sampled at the configured 1 %.
+const sampledEveryOther = (i: number): Record<string, string> | undefined =>
+  i < INSTRUCTION_LOAD.warmupRequests / 2 && i % 2 === 0 ? { traceparent: `00-${(i + 1).toString(16).padStart(32, '0')}-${(i + 1).toString(16).padStart(16, '0')}-01` } : undefined;
 
 const { values: opt } = parseArgs({
   options: {
@@ -56,6 +68,8 @@ const { values: opt } = parseArgs({
     pin: { type: 'string', default: 'auto' },
     mode: { type: 'string', default: 'auto' },
     'in-process': { type: 'string', default: 'on' },
+    fresh: { type: 'string', default: 'off' },
+    instructions: { type: 'string', default: '0' },
   },
 });
 
@@ -329,13 +343,6 @@ function writeSyscalls(pid: number): number {
 }
 
 /** utime+stime of a process in microseconds (Linux /proc). */
-function cpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(f[11]) + Number(f[12]);
-  return (ticks * 1_000_000) / 100; // USER_HZ is 100 on Linux
-}
-
 async function stop(c: Child): Promise<void> {
   if (c.proc.exitCode === null) {
     c.proc.kill('SIGTERM');
@@ -366,7 +373,15 @@ async function main(): Promise<void> {
   const duration = Number(opt.duration);
   const warmup = Number(opt.warmup);
   const connections = Number(opt.connections);
-  for (const [k, v] of Object.entries({ rounds, duration, warmup, connections })) if (!Number.isInteger(v) || v < (k === 'warmup' ? 0 : 1) || v > 600) throw new Error(`--${k}: expected a whole number from 1 to 600`);
+  const instructionPasses = Number(opt.instructions);
+  for (const [k, v] of Object.entries({ rounds, duration, warmup, connections, instructions: instructionPasses })) {
+    const least = k === 'warmup' || k === 'instructions' || (k === 'rounds' && instructionPasses > 0) ? 0 : 1;
+    if (!Number.isInteger(v) || v < least || v > 600) throw new Error(`--${k}: expected a whole number from ${least} to 600`);
+  }
+  if (instructionPasses > 0) {
+    const why = instructionsUnavailable();
+    if (why !== undefined) throw new Error(`--instructions: ${why}`);
+  }
   const loadgen = chooseLoadGen(opt.loadgen);
   if (loadgen instanceof Error) throw loadgen;
   if (opt.pin !== 'auto' && opt.pin !== 'off') throw new Error(`--pin: expected auto or off, got ${JSON.stringify(opt.pin)}`);
@@ -383,6 +398,9 @@ async function main(): Promise<void> {
   for (const v of variants) if (!VARIANTS.includes(v)) throw new Error(`--variants: unknown variant ${JSON.stringify(v)} (expected some of ${VARIANTS.join(', ')})`);
   if (variants[0] !== 'bare') throw new Error('--variants: the first must be bare (the others are compared with it)');
   if (concurrent && !pinned) throw new Error('--mode concurrent needs pinning (taskset and 2 or more CPUs, --pin auto)');
+  if (opt.fresh !== 'on' && opt.fresh !== 'off') throw new Error(`--fresh: expected on or off, got ${JSON.stringify(opt.fresh)}`);
+  const fresh = opt.fresh === 'on';
+  const tickUs = clockTickUs();
   const otherCpus = pinned ? (ncpu === 2 ? '0' : `0-${ncpu - 2}`) : undefined;
   const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'bench/tsconfig.json')], { encoding: 'utf8' });
   if (tsc.status !== 0) throw new Error(`compiling bench/ failed:\n${tsc.stdout}${tsc.stderr}`);
@@ -405,45 +423,70 @@ async function main(): Promise<void> {
     const receiver = child(['--role', 'receiver'], {}, { cpus: otherCpus });
     parties.push(receiver);
     const receiverAddr = String((await waitLine(receiver, (o) => o.msg === 'listening')).address);
-    const sidecars = new Map<Variant, { c: Child; outbound: string }>();
-    for (const v of variants) {
-      const c = child(['--role', 'sidecar', '--variant', v, '--upstream', upstreamAddr, '--dir', dir], { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${receiverAddr}`, OTEL_SERVICE_NAME: 'bench-client', ...MESHLET_NODE_ENV }, { nodeFlags: MESHLET_NODE_FLAGS, cpus: sidecarCpus });
-      parties.push(c);
-      const outbound = String((await waitLine(c, (o) => o.msg === 'listening' && o.listener === 'outbound')).address);
-      sidecars.set(v, { c, outbound });
-    }
     const load = (address: string, seconds: number) => runLoad(loadgen, address, HOST, connections, seconds, otherCpus);
-    if (warmup > 0) for (const v of variants) await load(sidecars.get(v)!.outbound, warmup);
-    const samples: Sample[] = [];
-    for (let round = 1; round <= rounds; round++) {
-      // Rotate the order each round so no variant always runs first (or last) after a pause.
-      const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
-      const measure = async (v: Variant): Promise<void> => {
-        const s = sidecars.get(v)!;
-        const pid = s.c.proc.pid!;
-        const cpu0 = cpuUs(pid);
-        const w0 = writeSyscalls(pid);
-        const r = await load(s.outbound, duration);
-        const cpu1 = cpuUs(pid);
-        const w1 = writeSyscalls(pid);
-        const reqs = Math.max(1, r.requests);
-        const sample: Sample = { variant: v, round, rps: r.requests / r.durationS, p50Us: r.p50Us, p99Us: r.p99Us, cpuUsPerReq: (cpu1 - cpu0) / reqs, writesPerReq: (w1 - w0) / reqs, errors: r.errors + r.non2xx };
-        samples.push(sample);
-        process.stderr.write(`round ${round} ${v.padEnd(18)} ${sample.rps.toFixed(0).padStart(7)} req/s  p50 ${sample.p50Us}µs  p99 ${sample.p99Us}µs  cpu ${sample.cpuUsPerReq.toFixed(1)}µs/req  writes ${sample.writesPerReq.toFixed(3)}/req  errors ${sample.errors}\n`);
-      };
-      if (concurrent) await Promise.all(order.map(measure));
-      else for (const v of order) await measure(v);
-    }
-    const logger = variants.find(logs); // the access log measured: full's, or metrics+access-log's
-    const accessLogBytes = (() => {
-      try {
-        return statSync(path.join(dir, `access-${sidecars.get(logger!)!.c.proc.pid}.log`)).size;
-      } catch {
-        return 0;
+    // A set of sidecars, one per variant, each warmed before it is measured. With --fresh on, every
+    // round gets a new set: two processes of the same code differ by several per cent (JIT decisions,
+    // memory layout), so one process per variant for the whole run carries that spread into every
+    // pair; new processes each round make it part of the noise the median of pairs removes.
+    type Sidecars = Map<Variant, { c: Child; outbound: string }>;
+    const startSidecars = async (): Promise<Sidecars> => {
+      const set: Sidecars = new Map();
+      for (const v of variants) {
+        const c = child(['--role', 'sidecar', '--variant', v, '--upstream', upstreamAddr, '--dir', dir], { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${receiverAddr}`, OTEL_SERVICE_NAME: 'bench-client', ...MESHLET_NODE_ENV }, { nodeFlags: MESHLET_NODE_FLAGS, cpus: sidecarCpus });
+        parties.push(c);
+        const outbound = String((await waitLine(c, (o) => o.msg === 'listening' && o.listener === 'outbound')).address);
+        set.set(v, { c, outbound });
       }
-    })();
-    for (const v of variants) await stop(sidecars.get(v)!.c);
-    const accessLogDropped = logger === undefined ? NaN : Number((sidecars.get(logger)!.c.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { accessLogDropped?: number }) : {})).find((o) => o.accessLogDropped !== undefined) ?? { accessLogDropped: NaN }).accessLogDropped);
+      if (warmup > 0) for (const v of variants) await load(set.get(v)!.outbound, warmup);
+      return set;
+    };
+    // The access log measured (full's, or metrics+access-log's): its bytes and dropped lines, summed
+    // over the processes that wrote one.
+    const logger = variants.find(logs);
+    let accessLogBytes = 0;
+    let accessLogDropped = logger === undefined ? NaN : 0;
+    const stopSidecars = async (set: Sidecars): Promise<void> => {
+      if (logger !== undefined) {
+        try {
+          accessLogBytes += statSync(path.join(dir, `access-${set.get(logger)!.c.proc.pid}.log`)).size;
+        } catch {
+          // no line written
+        }
+      }
+      for (const v of variants) await stop(set.get(v)!.c);
+      if (logger === undefined) return;
+      const c = set.get(logger)!.c;
+      accessLogDropped += Number((c.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { accessLogDropped?: number }) : {})).find((o) => o.accessLogDropped !== undefined) ?? { accessLogDropped: NaN }).accessLogDropped);
+      rmSync(path.join(dir, `access-${c.proc.pid}.log`), { force: true }); // ~100 MB a process: not kept for the run
+    };
+    const samples: Sample[] = [];
+    if (rounds > 0) {
+      let sidecars = await startSidecars();
+      for (let round = 1; round <= rounds; round++) {
+        if (fresh && round > 1) {
+          await stopSidecars(sidecars);
+          sidecars = await startSidecars();
+        }
+        // Rotate the order each round so no variant always runs first (or last) after a pause.
+        const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
+        const measure = async (v: Variant): Promise<void> => {
+          const s = sidecars.get(v)!;
+          const pid = s.c.proc.pid!;
+          const cpu0 = processCpuUs(pid, tickUs);
+          const w0 = writeSyscalls(pid);
+          const r = await load(s.outbound, duration);
+          const cpu1 = processCpuUs(pid, tickUs);
+          const w1 = writeSyscalls(pid);
+          const reqs = Math.max(1, r.requests);
+          const sample: Sample = { variant: v, round, rps: r.requests / r.durationS, p50Us: r.p50Us, p99Us: r.p99Us, cpuUsPerReq: (cpu1 - cpu0) / reqs, writesPerReq: (w1 - w0) / reqs, errors: r.errors + r.non2xx };
+          samples.push(sample);
+          process.stderr.write(`round ${round} ${v.padEnd(18)} ${sample.rps.toFixed(0).padStart(7)} req/s  p50 ${sample.p50Us}µs  p99 ${sample.p99Us}µs  cpu ${sample.cpuUsPerReq.toFixed(1)}µs/req  writes ${sample.writesPerReq.toFixed(3)}/req  errors ${sample.errors}\n`);
+        };
+        if (concurrent) await Promise.all(order.map(measure));
+        else for (const v of order) await measure(v);
+      }
+      await stopSidecars(sidecars);
+    }
     let micro: Record<string, number> = {};
     let writers: Record<string, Record<string, number>> = {};
     if (opt['in-process'] !== 'off') {
@@ -453,6 +496,24 @@ async function main(): Promise<void> {
       const wr = child(['--role', 'writers', '--dir', dir]);
       writers = (await waitLine(wr, (o) => o.writers !== undefined, 600_000)).writers as Record<string, Record<string, number>>;
       await wr.exited;
+    }
+    // Instructions per request under callgrind: each variant in its own process, passes interleaved.
+    const counts: { variant: Variant; c: InstructionCount }[] = [];
+    for (let pass = 1; pass <= instructionPasses; pass++) {
+      for (const v of variants) {
+        const c = await countInstructions(
+          {
+            name: `${v}-${pass}`,
+            command: process.execPath,
+            args: [...MESHLET_NODE_FLAGS, COMPILED_SELF, '--role', 'sidecar', '--variant', v, '--upstream', upstreamAddr, '--dir', dir],
+            env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${receiverAddr}`, OTEL_SERVICE_NAME: 'bench-client', ...MESHLET_NODE_ENV },
+            listener: 'outbound',
+          },
+          { dir, host: HOST, ...INSTRUCTION_LOAD, warmupHeaders: traces(v) ? sampledEveryOther : undefined },
+        );
+        counts.push({ variant: v, c });
+        process.stderr.write(`instructions pass ${pass} ${v.padEnd(18)} main thread ${(c.mainPerRequest / 1000).toFixed(1)}k/req, other threads ${(c.otherPerRequest / 1000).toFixed(1)}k/req, failed ${c.failed}\n`);
+      }
     }
     await stop(receiver);
     const spans = Number((receiver.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { spans?: number }) : {})).find((o) => o.spans !== undefined) ?? { spans: 0 }).spans);
@@ -469,20 +530,22 @@ async function main(): Promise<void> {
       return { variant: v, rps, rpsCost: 1 - paired((x) => x.rps), p50Us: median(ss.map((s) => s.p50Us)), p99Us: median(ss.map((s) => s.p99Us)), cpuUsPerReq: cpu, cpuCost: paired((x) => x.cpuUsPerReq) - 1, writesPerReq: median(ss.map((s) => s.writesPerReq)), errors: ss.reduce((a, s) => a + s.errors, 0) };
     });
     const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
-    console.log(`\n${rounds} ${concurrent ? 'rounds with every variant loaded at once' : 'interleaved rounds'} × ${duration}s at ${connections} connections${concurrent ? ' each' : ''}, loadgen ${loadgen}; medians. ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; sidecars run with ${[...Object.entries(MESHLET_NODE_ENV).map(([k, v]) => `${k}=${v}`), ...MESHLET_NODE_FLAGS].join(' ')}${pinned ? `, pinned to CPU ${sidecarCpus} (everything else to ${otherCpus})` : ', not pinned'}; load average at start ${loadAtStart}, at end ${os.loadavg()[0]!.toFixed(1)}`);
-    console.log('| variant | req/s | throughput vs bare (paired) | p50 µs | p99 µs | sidecar CPU µs/req | CPU vs bare (paired) | write syscalls/req | errors |');
-    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const r of rows) console.log(`| ${r.variant} | ${r.rps.toFixed(0)} | ${r.variant === 'bare' ? '—' : pct(-r.rpsCost)} | ${r.p50Us} | ${r.p99Us} | ${r.cpuUsPerReq.toFixed(1)} | ${r.variant === 'bare' ? '—' : pct(r.cpuCost)} | ${r.writesPerReq.toFixed(3)} | ${r.errors} |`);
-    console.log('\nPer round (paired against bare in the same round): throughput change / CPU per request change');
-    console.log(`| variant | ${Array.from({ length: rounds }, (_, i) => `round ${i + 1}`).join(' | ')} |`);
-    console.log(`|---|${'---:|'.repeat(rounds)}`);
-    for (const v of variants.slice(1)) {
-      const cells = Array.from({ length: rounds }, (_, i) => {
-        const x = samples.find((s) => s.variant === v && s.round === i + 1)!;
-        const b = bare.find((s) => s.round === i + 1)!;
-        return `${pct(x.rps / b.rps - 1)} / ${pct(x.cpuUsPerReq / b.cpuUsPerReq - 1)}`;
-      });
-      console.log(`| ${v} | ${cells.join(' | ')} |`);
+    if (rounds > 0) {
+      console.log(`\n${rounds} ${concurrent ? 'rounds with every variant loaded at once' : 'interleaved rounds'}${fresh ? ' (new sidecar processes every round)' : ''} × ${duration}s at ${connections} connections${concurrent ? ' each' : ''}, loadgen ${loadgen}; medians. ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; sidecars run with ${[...Object.entries(MESHLET_NODE_ENV).map(([k, v]) => `${k}=${v}`), ...MESHLET_NODE_FLAGS].join(' ')}${pinned ? `, pinned to CPU ${sidecarCpus} (everything else to ${otherCpus})` : ', not pinned'}; load average at start ${loadAtStart}, at end ${os.loadavg()[0]!.toFixed(1)}`);
+      console.log('| variant | req/s | throughput vs bare (paired) | p50 µs | p99 µs | sidecar CPU µs/req | CPU vs bare (paired) | write syscalls/req | errors |');
+      console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+      for (const r of rows) console.log(`| ${r.variant} | ${r.rps.toFixed(0)} | ${r.variant === 'bare' ? '—' : pct(-r.rpsCost)} | ${r.p50Us} | ${r.p99Us} | ${r.cpuUsPerReq.toFixed(1)} | ${r.variant === 'bare' ? '—' : pct(r.cpuCost)} | ${r.writesPerReq.toFixed(3)} | ${r.errors} |`);
+      console.log('\nPer round (paired against bare in the same round): throughput change / CPU per request change');
+      console.log(`| variant | ${Array.from({ length: rounds }, (_, i) => `round ${i + 1}`).join(' | ')} |`);
+      console.log(`|---|${'---:|'.repeat(rounds)}`);
+      for (const v of variants.slice(1)) {
+        const cells = Array.from({ length: rounds }, (_, i) => {
+          const x = samples.find((s) => s.variant === v && s.round === i + 1)!;
+          const b = bare.find((s) => s.round === i + 1)!;
+          return `${pct(x.rps / b.rps - 1)} / ${pct(x.cpuUsPerReq / b.cpuUsPerReq - 1)}`;
+        });
+        console.log(`| ${v} | ${cells.join(' | ')} |`);
+      }
     }
     console.log(`\nspans received by the OTLP receiver: ${spans}; access log written by "${logger ?? 'none'}": ${(accessLogBytes / 1e6).toFixed(1)} MB, lines dropped: ${accessLogDropped}`);
     if (opt['in-process'] !== 'off') {
@@ -494,6 +557,16 @@ async function main(): Promise<void> {
       console.log('| writer | ns/line, a loop turn per line | write syscalls/line | ns/line, a loop turn per 500 lines | write syscalls/line |');
       console.log('|---|---:|---:|---:|---:|');
       for (const [w, r] of Object.entries(writers)) console.log(`| ${w} | ${r.every1!.toFixed(0)} | ${r.writes1!.toFixed(3)} | ${r.every500!.toFixed(0)} | ${r.writes500!.toFixed(4)} |`);
+    }
+    if (counts.length > 0) {
+      const mainOf = (v: Variant): number => median(counts.filter((x) => x.variant === v).map((x) => x.c.mainPerRequest));
+      console.log(`\nInstructions per request under callgrind (${instructionPasses} pass${instructionPasses > 1 ? 'es' : ''} per variant, each a new process: ${INSTRUCTION_LOAD.warmupRequests} requests of warm-up, then ${INSTRUCTION_LOAD.requests} counted at ${INSTRUCTION_LOAD.connections} connections; user-space only, medians):`);
+      console.log('| variant | main thread / request | vs bare | every pass | other threads / request | failed |');
+      console.log('|---|---:|---:|---|---:|---:|');
+      for (const v of variants) {
+        const xs = counts.filter((x) => x.variant === v);
+        console.log(`| ${v} | ${(mainOf(v) / 1000).toFixed(1)}k | ${v === 'bare' ? '—' : pct(mainOf(v) / mainOf('bare') - 1)} | ${xs.map((x) => `${(x.c.mainPerRequest / 1000).toFixed(1)}k`).join(', ')} | ${(median(xs.map((x) => x.c.otherPerRequest)) / 1000).toFixed(1)}k | ${xs.reduce((n, x) => n + x.c.failed, 0)} |`);
+      }
     }
   } finally {
     for (const p of parties.reverse()) await stop(p);

@@ -57,4 +57,22 @@ describe('formatAccessLine', () => {
       expect((JSON.parse(line) as { authority: string }).authority).toBe(`host-${i}"x`);
     }
   });
+
+  it('writes each field of its own request when requests of different shapes interleave (the last-run memo)', () => {
+    // JSON.stringify of the fields in pino's order, undefined ones left out: the line by definition.
+    const reference = (x: AccessLogEntry, t: number): string =>
+      `${JSON.stringify({ level: 30, time: isoTime(t), direction: x.direction, method: x.method, authority: x.authority, path: x.path, status: x.status, errorCode: x.errorCode, service: x.service, route: x.route, endpoint: x.endpoint, attempts: x.attempts, durationMs: Math.round(x.durationMs * 1000) / 1000, bytesIn: x.bytesIn, bytesOut: x.bytesOut, traceId: x.traceId, msg: 'access' })}\n`;
+    const shapes: AccessLogEntry[] = [
+      e,
+      { ...e, direction: 'inbound', service: undefined, route: undefined },
+      { ...e, status: 503, errorCode: 'UPSTREAM_TIMEOUT', endpoint: undefined, traceId: undefined },
+      { ...e, method: 'POST', authority: 'orders', route: 'r"2', errorCode: 'NO_ROUTE' },
+      { ...e, errorCode: undefined, service: 'orders' },
+    ];
+    for (let i = 0; i < 500; i++) {
+      const x = { ...shapes[(i * 7 + (i >> 3)) % shapes.length]!, attempts: i % 3, bytesOut: i };
+      expect(formatAccessLine(x, 1_000 * i)).toBe(reference(x, 1_000 * i));
+    }
+  });
 });
+

@@ -59,14 +59,39 @@ export function isoTime(ms: number): string {
   return `${cachedPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
 }
 
+// Steady traffic repeats whole runs of fields: direction, method and authority; error code, service,
+// route and endpoint. The last run of each is kept as one piece of text with its keys, so a line is
+// ~20 pieces instead of ~40, which the writer's copy then also walks (~25 % of a line's cost).
+let lastDirection: string | undefined;
+let lastMethod: string | undefined;
+let lastAuthority: string | undefined;
+let head = '';
+let lastErrorCode: string | undefined;
+let lastService: string | undefined;
+let lastRoute: string | undefined;
+let lastEndpoint: string | undefined;
+let middle = '';
+
 /** The line for one request, newline included; `path` is expected without its query already. */
 export function formatAccessLine(e: Readonly<AccessLogEntry>, timeMs: number): string {
-  let line = `{"level":30,"time":"${isoTime(timeMs)}","direction":${quoted(e.direction)},"method":${quoted(e.method)},"authority":${quoted(e.authority)},"path":${str(e.path)},"status":${num(e.status)}`;
-  if (e.errorCode !== undefined) line += `,"errorCode":${quoted(e.errorCode)}`;
-  if (e.service !== undefined) line += `,"service":${quoted(e.service)}`;
-  if (e.route !== undefined) line += `,"route":${quoted(e.route)}`;
-  if (e.endpoint !== undefined) line += `,"endpoint":${quoted(e.endpoint)}`;
-  line += `,"attempts":${num(e.attempts)},"durationMs":${millis(e.durationMs)},"bytesIn":${num(e.bytesIn)},"bytesOut":${num(e.bytesOut)}`;
-  if (e.traceId !== undefined) line += `,"traceId":${str(e.traceId)}`;
-  return `${line},"msg":"access"}\n`;
+  if (e.direction !== lastDirection || e.method !== lastMethod || e.authority !== lastAuthority) {
+    lastDirection = e.direction;
+    lastMethod = e.method;
+    lastAuthority = e.authority;
+    head = `","direction":${quoted(e.direction)},"method":${quoted(e.method)},"authority":${quoted(e.authority)},"path":`;
+  }
+  if (e.errorCode !== lastErrorCode || e.service !== lastService || e.route !== lastRoute || e.endpoint !== lastEndpoint) {
+    lastErrorCode = e.errorCode;
+    lastService = e.service;
+    lastRoute = e.route;
+    lastEndpoint = e.endpoint;
+    middle = '';
+    if (e.errorCode !== undefined) middle += `,"errorCode":${quoted(e.errorCode)}`;
+    if (e.service !== undefined) middle += `,"service":${quoted(e.service)}`;
+    if (e.route !== undefined) middle += `,"route":${quoted(e.route)}`;
+    if (e.endpoint !== undefined) middle += `,"endpoint":${quoted(e.endpoint)}`;
+    middle += ',"attempts":';
+  }
+  const trace = e.traceId !== undefined ? `,"traceId":${str(e.traceId)}` : '';
+  return `{"level":30,"time":"${isoTime(timeMs)}${head}${str(e.path)},"status":${num(e.status)}${middle}${num(e.attempts)},"durationMs":${millis(e.durationMs)},"bytesIn":${num(e.bytesIn)},"bytesOut":${num(e.bytesOut)}${trace},"msg":"access"}\n`;
 }

@@ -1,0 +1,114 @@
+// Instructions per request, counted by valgrind's callgrind: the figure this noisy VM cannot disturb.
+// Time-based figures here swing ±25 % between rounds and 8–12 % between two processes of the same
+// code; the count of instructions a process retires for the same requests is the same within ~1 %
+// from run to run, whatever else the machine does (bench/RESULTS.md, "Instructions per request").
+// What it leaves out: the kernel's share (system calls, which are the same four per request for every
+// proxy here), cache misses and branch mispredictions. So it complements CPU time, not replaces it.
+//
+// The target runs under `valgrind --tool=callgrind --separate-threads=yes`, is warmed with enough
+// requests for V8 to optimise the hot path (counted in requests, not seconds: valgrind runs it ~50×
+// slower), its counters are zeroed (`callgrind_control -z`), `requests` more are sent, and the counts
+// are dumped (`callgrind_control -d`). The main thread's count is the request path; the other
+// threads' (V8's compiler, libuv's pool) are reported beside it.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Pool } from 'undici';
+import { BenchChild, which } from './bench-child.js';
+
+// Start-up under valgrind: 20–60 s for a sidecar that loads OpenTelemetry, more on a busy machine.
+const START_TIMEOUT_MS = 300_000;
+
+export interface InstructionTarget {
+  /** Names the child's log and count files. */
+  name: string;
+  command: string;
+  args: string[];
+  env?: Readonly<Record<string, string>>;
+  /** The `listener` of the child's `{"msg":"listening",…}` line that takes the requests. */
+  listener: string;
+}
+
+export interface InstructionCount {
+  requests: number;
+  /** Instructions of the main thread (the event loop: every request's JavaScript and node:http's C++) per request. */
+  mainPerRequest: number;
+  /** Instructions of every other thread per request (V8's compiler thread, libuv's pool). */
+  otherPerRequest: number;
+  /** Responses other than 200 (the count is of failures too, but then says little). */
+  failed: number;
+}
+
+export interface InstructionOptions {
+  dir: string;
+  host: string;
+  warmupRequests: number;
+  requests: number;
+  connections: number;
+  /**
+   * Extra headers of the i-th warm-up request. The tracing bench sends a sampled `traceparent` on
+   * some: at 1 % sampling the 8,000 warm-up requests would take the span path only ~80 times, leaving
+   * OpenTelemetry's code unoptimised, when a sidecar at a few thousand requests a second runs it hot.
+   */
+  warmupHeaders?: (i: number) => Record<string, string> | undefined;
+}
+
+/** Why instruction counting cannot run here, or undefined when valgrind and callgrind_control are installed. */
+export function instructionsUnavailable(): string | undefined {
+  if (!which('valgrind') || !which('callgrind_control')) return 'valgrind is not installed (apt-get install -y valgrind)';
+  return undefined;
+}
+
+/** `count` GETs with `Host: host` (and `extra(i)`'s headers) over `connections` keep-alive connections; the number of non-200 answers. */
+async function send(address: string, host: string, count: number, connections: number, extra?: (i: number) => Record<string, string> | undefined): Promise<number> {
+  const pool = new Pool(`http://${address}`, { connections, pipelining: 1 });
+  let sent = 0;
+  let failed = 0;
+  const worker = async (): Promise<void> => {
+    while (sent < count) {
+      const more = extra?.(sent++);
+      // Generous timeouts: under valgrind a request takes milliseconds, and the first ones seconds.
+      const r = await pool.request({ path: '/', method: 'GET', headers: more === undefined ? { host } : { ...more, host }, headersTimeout: 120_000, bodyTimeout: 120_000 });
+      await r.body.dump();
+      if (r.statusCode !== 200) failed++;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: connections }, worker));
+  } finally {
+    await pool.close();
+  }
+  return failed;
+}
+
+function callgrindControl(flag: '-z' | '-d', pid: number): void {
+  const r = spawnSync('callgrind_control', [flag, String(pid)], { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`callgrind_control ${flag} ${pid} failed (exit ${r.status}): ${r.stdout}${r.stderr}`);
+}
+
+/** The `summary:` count of a callgrind output file. */
+function summary(file: string): number {
+  const m = /^summary: (\d+)$/m.exec(readFileSync(file, 'utf8'));
+  if (!m) throw new Error(`${file}: no summary line`);
+  return Number(m[1]);
+}
+
+export async function countInstructions(t: InstructionTarget, o: InstructionOptions): Promise<InstructionCount> {
+  const prefix = `${t.name.replace(/[^\w.-]/g, '_')}.cg`;
+  const child = new BenchChild(`${t.name}.valgrind`, o.dir, 'valgrind', ['--tool=callgrind', '--separate-threads=yes', '--smc-check=all-non-file', `--callgrind-out-file=${path.join(o.dir, `${prefix}.%p`)}`, t.command, ...t.args], t.env);
+  try {
+    const address = (await child.listeningWithin(START_TIMEOUT_MS, t.listener)).get(t.listener)!;
+    await send(address, o.host, o.warmupRequests, o.connections, o.warmupHeaders);
+    callgrindControl('-z', child.pid);
+    const failed = await send(address, o.host, o.requests, o.connections);
+    callgrindControl('-d', child.pid);
+    // The first dump, one file per thread: PREFIX.PID.1-01 is the main thread.
+    const dumped = readdirSync(o.dir).filter((f) => f.startsWith(`${prefix}.${child.pid}.1-`));
+    const main = dumped.find((f) => f.endsWith('-01'));
+    if (main === undefined) throw new Error(`${t.name}: callgrind wrote no dump for the main thread (${dumped.join(', ') || 'no files'})`);
+    const other = dumped.filter((f) => f !== main).reduce((n, f) => n + summary(path.join(o.dir, f)), 0);
+    return { requests: o.requests, mainPerRequest: summary(path.join(o.dir, main)) / o.requests, otherPerRequest: other / o.requests, failed };
+  } finally {
+    await child.stop();
+  }
+}
