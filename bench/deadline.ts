@@ -16,7 +16,9 @@
 //
 //   npx tsc -p tsconfig.json && npx tsx bench/deadline.ts [--requests 100] [--timeout 200ms]
 //       [--per-try 120ms] [--connections 32[,256…]] [--loadgen wrk|autocannon] [--warmup 5]
-//       [--contention N] [--sidecar-node-options=--single-threaded-gc] [--json FILE]
+//       [--contention N] [--sidecar-node-options='FLAGS'] [--json FILE]
+// The sidecar runs with the meshlet executable's node flags and MALLOC_ARENA_MAX unless
+// --sidecar-node-options says otherwise ('' for node's defaults).
 // One load phase per --connections value; --contention N adds, after each, the same phase with N
 // busy-loop processes running (each bounded by its own deadline), to reproduce a shared machine.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -28,8 +30,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../core/duration.js';
+import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
 import { waitFor } from '../test/harness/wait.js';
-import { BenchChild, chooseLoadGen, loadCommand, clockTickUs, processCpuUs, type LoadGen, type LoadResult } from './bench-child.js';
+import { BenchChild, chooseLoadGen, clockTickUs, loadCommand, processCpuUs, type LoadGen, type LoadResult } from './bench-child.js';
 import type { HangingStats, HangingTry } from './hanging-upstream.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -123,7 +126,8 @@ function parseOptions(): Options {
         loadgen: { type: 'string' },
         warmup: { type: 'string', default: '5' },
         contention: { type: 'string', default: '0' },
-        'sidecar-node-options': { type: 'string', default: '' },
+        // Default: the flags the meshlet executable runs with (its shebang); '' for node's own defaults.
+        'sidecar-node-options': { type: 'string', default: MESHLET_NODE_FLAGS.join(' ') },
         json: { type: 'string' },
       },
       strict: true,
@@ -352,8 +356,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-deadline-'));
   const children: BenchChild[] = [];
   let load: ReturnType<typeof startLoad> | undefined;
-  const start = (name: string, cmd: string, args: string[]): BenchChild => {
-    const c = new BenchChild(name, dir, cmd, args);
+  const start = (name: string, cmd: string, args: string[], env?: Readonly<Record<string, string>>): BenchChild => {
+    const c = new BenchChild(name, dir, cmd, args, env);
     children.push(c);
     return c;
   };
@@ -383,7 +387,7 @@ async function main(): Promise<void> {
     const sidecar = start('sidecar', process.execPath, [
       '--trace-gc', ...opts.sidecarNodeOptions, path.join(DIST, 'cli/meshlet.js'), 'sidecar', '--service', 'deadline-bench', '--config', meshFile,
       '--outbound', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--data-dir', path.join(dir, 'data'), '--access-log', 'off',
-    ]);
+    ], MESHLET_NODE_ENV);
     const addrs = await sidecar.listening('outbound', 'admin');
     const outbound = addrs.get('outbound')!;
     const admin = addrs.get('admin')!;

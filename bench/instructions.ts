@@ -9,7 +9,10 @@
 // requests for V8 to optimise the hot path (counted in requests, not seconds: valgrind runs it ~50×
 // slower), its counters are zeroed (`callgrind_control -z`), `requests` more are sent, and the counts
 // are dumped (`callgrind_control -d`). The main thread's count is the request path; the other
-// threads' (V8's compiler, libuv's pool) are reported beside it.
+// threads' (V8's compiler, libuv's pool) are reported beside it. --fair-sched: valgrind runs one
+// thread at a time, and without a fair lock a thread spinning for another can hold it for long
+// stretches. Run one count at a time: two valgrinds and their load on two cores slowed a run from
+// ~2 to over 10 minutes.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -51,6 +54,8 @@ export interface InstructionOptions {
    * OpenTelemetry's code unoptimised, when a sidecar at a few thousand requests a second runs it hot.
    */
   warmupHeaders?: (i: number) => Record<string, string> | undefined;
+  /** Brings the target to a quiet state (work queued by earlier requests done); awaited before counting starts and before it ends. */
+  settle?: (child: BenchChild) => Promise<void>;
 }
 
 /** Why instruction counting cannot run here, or undefined when valgrind and callgrind_control are installed. */
@@ -66,7 +71,8 @@ async function send(address: string, host: string, count: number, connections: n
   let failed = 0;
   const worker = async (): Promise<void> => {
     while (sent < count) {
-      const more = extra?.(sent++);
+      const i = sent++; // not inside extra?.(…): an optional call skips its arguments when extra is undefined
+      const more = extra?.(i);
       // Generous timeouts: under valgrind a request takes milliseconds, and the first ones seconds.
       const r = await pool.request({ path: '/', method: 'GET', headers: more === undefined ? { host } : { ...more, host }, headersTimeout: 120_000, bodyTimeout: 120_000 });
       await r.body.dump();
@@ -95,12 +101,14 @@ function summary(file: string): number {
 
 export async function countInstructions(t: InstructionTarget, o: InstructionOptions): Promise<InstructionCount> {
   const prefix = `${t.name.replace(/[^\w.-]/g, '_')}.cg`;
-  const child = new BenchChild(`${t.name}.valgrind`, o.dir, 'valgrind', ['--tool=callgrind', '--separate-threads=yes', '--smc-check=all-non-file', `--callgrind-out-file=${path.join(o.dir, `${prefix}.%p`)}`, t.command, ...t.args], t.env);
+  const child = new BenchChild(`${t.name}.valgrind`, o.dir, 'valgrind', ['--tool=callgrind', '--separate-threads=yes', '--smc-check=all-non-file', '--fair-sched=yes', `--callgrind-out-file=${path.join(o.dir, `${prefix}.%p`)}`, t.command, ...t.args], t.env);
   try {
     const address = (await child.listeningWithin(START_TIMEOUT_MS, t.listener)).get(t.listener)!;
     await send(address, o.host, o.warmupRequests, o.connections, o.warmupHeaders);
+    await o.settle?.(child);
     callgrindControl('-z', child.pid);
     const failed = await send(address, o.host, o.requests, o.connections);
+    await o.settle?.(child);
     callgrindControl('-d', child.pid);
     // The first dump, one file per thread: PREFIX.PID.1-01 is the main thread.
     const dumped = readdirSync(o.dir).filter((f) => f.startsWith(`${prefix}.${child.pid}.1-`));
