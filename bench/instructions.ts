@@ -2,7 +2,9 @@
 // Time-based figures here swing ±25 % between rounds and 8–12 % between two processes of the same
 // code; the count of instructions a process retires for the same requests is the same within ~1 %
 // from run to run, whatever else the machine does (bench/RESULTS.md, "Instructions per request").
-// What it leaves out: the kernel's share (system calls, which are the same four per request for every
+// Work done on timers rather than per request (a batch span processor's exports, the GC of what it
+// held) lands inside the counted window or not, so a variant with such work reads unsteady (tracing:
+// bench/RESULTS.md); compare the passes. What it leaves out: the kernel's share (system calls, which are the same four per request for every
 // proxy here), cache misses and branch mispredictions. So it complements CPU time, not replaces it.
 //
 // The target runs under `valgrind --tool=callgrind --separate-threads=yes`, is warmed with enough
@@ -48,14 +50,6 @@ export interface InstructionOptions {
   warmupRequests: number;
   requests: number;
   connections: number;
-  /**
-   * Extra headers of the i-th warm-up request. The tracing bench sends a sampled `traceparent` on
-   * some: at 1 % sampling the 8,000 warm-up requests would take the span path only ~80 times, leaving
-   * OpenTelemetry's code unoptimised, when a sidecar at a few thousand requests a second runs it hot.
-   */
-  warmupHeaders?: (i: number) => Record<string, string> | undefined;
-  /** Brings the target to a quiet state (work queued by earlier requests done); awaited before counting starts and before it ends. */
-  settle?: (child: BenchChild) => Promise<void>;
 }
 
 /** Why instruction counting cannot run here, or undefined when valgrind and callgrind_control are installed. */
@@ -64,17 +58,16 @@ export function instructionsUnavailable(): string | undefined {
   return undefined;
 }
 
-/** `count` GETs with `Host: host` (and `extra(i)`'s headers) over `connections` keep-alive connections; the number of non-200 answers. */
-async function send(address: string, host: string, count: number, connections: number, extra?: (i: number) => Record<string, string> | undefined): Promise<number> {
+/** `count` GETs with `Host: host` over `connections` keep-alive connections; the number of non-200 answers. */
+async function send(address: string, host: string, count: number, connections: number): Promise<number> {
   const pool = new Pool(`http://${address}`, { connections, pipelining: 1 });
   let sent = 0;
   let failed = 0;
   const worker = async (): Promise<void> => {
     while (sent < count) {
-      const i = sent++; // not inside extra?.(…): an optional call skips its arguments when extra is undefined
-      const more = extra?.(i);
+      sent++;
       // Generous timeouts: under valgrind a request takes milliseconds, and the first ones seconds.
-      const r = await pool.request({ path: '/', method: 'GET', headers: more === undefined ? { host } : { ...more, host }, headersTimeout: 120_000, bodyTimeout: 120_000 });
+      const r = await pool.request({ path: '/', method: 'GET', headers: { host }, headersTimeout: 120_000, bodyTimeout: 120_000 });
       await r.body.dump();
       if (r.statusCode !== 200) failed++;
     }
@@ -104,11 +97,9 @@ export async function countInstructions(t: InstructionTarget, o: InstructionOpti
   const child = new BenchChild(`${t.name}.valgrind`, o.dir, 'valgrind', ['--tool=callgrind', '--separate-threads=yes', '--smc-check=all-non-file', '--fair-sched=yes', `--callgrind-out-file=${path.join(o.dir, `${prefix}.%p`)}`, t.command, ...t.args], t.env);
   try {
     const address = (await child.listeningWithin(START_TIMEOUT_MS, t.listener)).get(t.listener)!;
-    await send(address, o.host, o.warmupRequests, o.connections, o.warmupHeaders);
-    await o.settle?.(child);
+    await send(address, o.host, o.warmupRequests, o.connections);
     callgrindControl('-z', child.pid);
     const failed = await send(address, o.host, o.requests, o.connections);
-    await o.settle?.(child);
     callgrindControl('-d', child.pid);
     // The first dump, one file per thread: PREFIX.PID.1-01 is the main thread.
     const dumped = readdirSync(o.dir).filter((f) => f.startsWith(`${prefix}.${child.pid}.1-`));

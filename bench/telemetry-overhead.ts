@@ -29,8 +29,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
-import { waitFor } from '../test/harness/wait.js';
-import { BenchChild, chooseLoadGen, clockTickUs, processCpuUs, runLoad, which } from './bench-child.js';
+import { chooseLoadGen, clockTickUs, processCpuUs, runLoad, which } from './bench-child.js';
 import { countInstructions, instructionsUnavailable, type InstructionCount } from './instructions.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -46,21 +45,6 @@ const logs = (v: Variant): boolean => v === 'metrics+access-log' || v === 'full'
 const HOST = 'bench';
 // Under callgrind: enough warm-up requests for V8 to optimise the path, then the counted ones.
 const INSTRUCTION_LOAD = { warmupRequests: 8_000, requests: 3_000, connections: 8 } as const;
-// Every other request of a tracing variant's warm-up arrives sampled (W3C flags 01, which the
-// parent-based sampler follows), so the span path is as warm as in a busy sidecar. The counted ones
-// carry no context and are sampled at the configured 1 %. Around the counted requests the sidecar
-// exports what it holds (flushSpans): the warm-up's spans before counting, the counted ones' in it.
-const flushCounts = new WeakMap<BenchChild, number>();
-async function flushSpans(c: BenchChild): Promise<void> {
-  const n = (flushCounts.get(c) ?? 0) + 1;
-  flushCounts.set(c, n);
-  c.proc.kill('SIGUSR2');
-  const done = `"msg":"flushed","n":${n}}`;
-  await waitFor(() => (readFileSync(c.log, 'utf8').includes(done) ? true : undefined), { timeoutMs: 300_000, what: `${c.name} to export its spans` });
-}
-const sampledEveryOther = (i: number): Record<string, string> | undefined =>
-  i % 2 === 0 ? { traceparent: `00-${(i + 1).toString(16).padStart(32, '0')}-${(i + 1).toString(16).padStart(16, '0')}-01` } : undefined;
-
 const { values: opt } = parseArgs({
   options: {
     role: { type: 'string' },
@@ -155,10 +139,6 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
           tracing,
           accessLog,
         });
-  // SIGUSR2: export every span queued now and say so (the instruction count settles on it, so spans of
-  // the warm-up are not exported in the counted window and those of the counted requests are in it).
-  let flushes = 0;
-  process.on('SIGUSR2', () => void (tracing?.forceFlush() ?? Promise.resolve()).then(() => say({ msg: 'flushed', n: ++flushes })));
   if (traces(variant) && !process.env.OTEL_EXPORTER_OTLP_ENDPOINT) throw new Error('tracing variant without OTEL_EXPORTER_OTLP_ENDPOINT');
   const log = createLogger('bench-sidecar', 'info');
   const sidecar = new Sidecar({
@@ -523,7 +503,7 @@ async function main(): Promise<void> {
             env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${receiverAddr}`, OTEL_SERVICE_NAME: 'bench-client', ...MESHLET_NODE_ENV },
             listener: 'outbound',
           },
-          { dir, host: HOST, ...INSTRUCTION_LOAD, warmupHeaders: traces(v) ? sampledEveryOther : undefined, settle: flushSpans },
+          { dir, host: HOST, ...INSTRUCTION_LOAD },
         );
         counts.push({ variant: v, c });
         process.stderr.write(`instructions pass ${pass} ${v.padEnd(18)} main thread ${(c.mainPerRequest / 1000).toFixed(1)}k/req, other threads ${(c.otherPerRequest / 1000).toFixed(1)}k/req, failed ${c.failed}\n`);
