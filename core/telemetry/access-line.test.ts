@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { AccessLogEntry } from './access-log.js';
 import { formatAccessLine, isoTime, millis } from './access-line.js';
 
@@ -56,6 +56,13 @@ describe('formatAccessLine', () => {
       const line = formatAccessLine({ ...e, authority: `host-${i}"x` }, 0);
       expect((JSON.parse(line) as { authority: string }).authority).toBe(`host-${i}"x`);
     }
+  });
+
+  it('writes a right first line in a fresh process, whatever fields it lacks (the memo\'s start state)', async () => {
+    vi.resetModules();
+    const fresh = await import('./access-line.js');
+    const line = fresh.formatAccessLine({ direction: 'outbound', method: 'GET', authority: 'a', path: '/', status: 400, attempts: 0, durationMs: 1, bytesIn: 0, bytesOut: 0 }, 0);
+    expect(JSON.parse(line)).toMatchObject({ status: 400, attempts: 0, durationMs: 1, msg: 'access' });
   });
 
   it('writes each field of its own request when requests of different shapes interleave (the last-run memo)', () => {

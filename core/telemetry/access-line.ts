@@ -70,7 +70,9 @@ let lastErrorCode: string | undefined;
 let lastService: string | undefined;
 let lastRoute: string | undefined;
 let lastEndpoint: string | undefined;
-let middle = '';
+// What the middle is while the last run is "none of the four" (the start state, so a first line without
+// them is right too).
+let middle = ',"attempts":';
 
 /** The line for one request, newline included; `path` is expected without its query already. */
 export function formatAccessLine(e: Readonly<AccessLogEntry>, timeMs: number): string {
