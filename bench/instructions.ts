@@ -1,20 +1,21 @@
 // Instructions per request, counted by valgrind's callgrind: the figure this noisy VM cannot disturb.
 // Time-based figures here swing ±25 % between rounds and 8–12 % between two processes of the same
 // code; the count of instructions a process retires for the same requests is the same within ~1 %
-// from run to run, whatever else the machine does (bench/RESULTS.md, "Instructions per request").
-// Work done on timers rather than per request (a batch span processor's exports, the GC of what it
-// held) lands inside the counted window or not, so a variant with such work reads unsteady (tracing:
-// bench/RESULTS.md); compare the passes. What it leaves out: the kernel's share (system calls, which are the same four per request for every
-// proxy here), cache misses and branch mispredictions. So it complements CPU time, not replaces it.
+// from run to run, whatever else the machine does (bench/RESULTS.md, Data plane, session 4). Work
+// done on timers rather than per request (a batch span processor's exports, the GC of what it held)
+// lands inside the counted window or not, so a variant with such work reads unsteady (tracing:
+// bench/RESULTS.md); compare the passes. What it leaves out: the kernel's share (system calls, the
+// same four per request for every proxy here), cache misses and branch mispredictions. So it
+// complements CPU time, not replaces it.
 //
 // The target runs under `valgrind --tool=callgrind --separate-threads=yes`, is warmed with enough
 // requests for V8 to optimise the hot path (counted in requests, not seconds: valgrind runs it ~50×
 // slower), its counters are zeroed (`callgrind_control -z`), `requests` more are sent, and the counts
 // are dumped (`callgrind_control -d`). The main thread's count is the request path; the other
-// threads' (V8's compiler, libuv's pool) are reported beside it. --fair-sched: valgrind runs one
-// thread at a time, and without a fair lock a thread spinning for another can hold it for long
-// stretches. Run one count at a time: two valgrinds and their load on two cores slowed a run from
-// ~2 to over 10 minutes.
+// threads' (V8's compiler, libuv's pool) are reported beside it. valgrind runs one thread at a time;
+// --fair-sched=yes hands its lock round in turn, so the main thread waiting on the compiler thread
+// does not spin. Counts are not disturbed by other work, but run one at a time all the same: each
+// takes a core, and its load generator another.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
