@@ -69,6 +69,23 @@ export function which(cmd: string): string | undefined {
   return undefined;
 }
 
+/** The median of the finite values (NaN when there are none). */
+export function median(xs: readonly number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * Compiles bench/ (and the project code it imports) to dist/, so child processes run plain compiled
+ * JS: no tsx loader in them. The compiler's output when it fails, else undefined.
+ */
+export function compileBench(): string | undefined {
+  const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'bench/tsconfig.json')], { encoding: 'utf8' });
+  return tsc.status === 0 ? undefined : `compiling bench/ failed:\n${tsc.stdout}${tsc.stderr}`;
+}
+
 /** One tick of the kernel's CPU accounting (1/CLK_TCK s), in microseconds: processCpuUs's unit. */
 export function clockTickUs(): number {
   return 1e6 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100);

@@ -32,7 +32,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../core/duration.js';
 import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
 import { waitFor } from '../test/harness/wait.js';
-import { BenchChild, chooseLoadGen, clockTickUs, loadCommand, processCpuUs, type LoadGen, type LoadResult } from './bench-child.js';
+import { BenchChild, chooseLoadGen, clockTickUs, compileBench, loadCommand, processCpuUs, type LoadGen, type LoadResult } from './bench-child.js';
 import type { HangingStats, HangingTry } from './hanging-upstream.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -103,11 +103,9 @@ interface PhaseView {
   slowLe: number;
   /** Background requests/s to the fast service, from the sidecar's own counter. */
   loadRps: number;
-  loadReport: LoadReport | undefined;
+  loadReport: LoadResult | undefined;
 }
 
-/** The background load's own report (the same fields every bench load run gives). */
-type LoadReport = LoadResult;
 
 function fail(msg: string): never {
   process.stderr.write(`bench/deadline: ${msg}\n`);
@@ -322,7 +320,7 @@ function meshYaml(fast: string, hanging: string, opts: Options): string {
 const HOSTS: Record<CaseName, string> = { total: 'deadline-total', 'per-try': 'deadline-per-try' };
 const EXPECTED_TRIES: Record<CaseName, number> = { total: 1, 'per-try': 2 };
 
-function startLoad(opts: Options, connections: number, outbound: string, seconds: number): { proc: ChildProcess; report: Promise<LoadReport | undefined> } {
+function startLoad(opts: Options, connections: number, outbound: string, seconds: number): { proc: ChildProcess; report: Promise<LoadResult | undefined> } {
   const [cmd, args] = loadCommand(opts.loadgen, outbound, 'fast', connections, seconds);
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -330,11 +328,11 @@ function startLoad(opts: Options, connections: number, outbound: string, seconds
   proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
   // Bounded: killed if it overruns its own duration by 20 s.
   const killer = setTimeout(() => proc.kill('SIGKILL'), (seconds + 20) * 1000);
-  const report = new Promise<LoadReport | undefined>((resolve) =>
+  const report = new Promise<LoadResult | undefined>((resolve) =>
     proc.once('exit', () => {
       clearTimeout(killer);
       const line = out.split('\n').find((l) => l.startsWith('{"requests"'));
-      resolve(line ? (JSON.parse(line) as LoadReport) : undefined);
+      resolve(line ? (JSON.parse(line) as LoadResult) : undefined);
     }),
   );
   return { proc, report };
@@ -344,8 +342,8 @@ async function main(): Promise<void> {
   const opts = parseOptions();
   if (!existsSync(path.join(DIST, 'cli/meshlet.js'))) fail('dist/cli/meshlet.js is missing: run `npx tsc -p tsconfig.json` first');
   // The upstreams run as plain JS from dist/bench (no tsx loader in their processes).
-  const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'bench/tsconfig.json')], { encoding: 'utf8' });
-  if (tsc.status !== 0) fail(`compiling bench/ failed:\n${tsc.stdout}${tsc.stderr}`);
+  const compileError = compileBench();
+  if (compileError !== undefined) fail(compileError);
   const tickUs = clockTickUs();
   const git = (...a: string[]): string => spawnSync('git', a, { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
   const commit = git('rev-parse', '--short', 'HEAD') || 'unknown';

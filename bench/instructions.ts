@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Pool } from 'undici';
-import { BenchChild, which } from './bench-child.js';
+import { BenchChild, median, which } from './bench-child.js';
 
 // Start-up under valgrind: 20–60 s for a sidecar that loads OpenTelemetry, more on a busy machine.
 const START_TIMEOUT_MS = 300_000;
@@ -51,6 +51,24 @@ export interface InstructionOptions {
   warmupRequests: number;
   requests: number;
   connections: number;
+}
+
+/** What the benches count with: enough warm-up requests for V8 to optimise a proxy's path, then the counted ones. */
+export const INSTRUCTION_LOAD = { warmupRequests: 8_000, requests: 3_000, connections: 8 } as const;
+
+/** The sentence above an instruction table: how many passes of what, and how they were counted. */
+export function instructionTitle(passes: number, per: string): string {
+  return `Instructions per request under callgrind (${passes} pass${passes > 1 ? 'es' : ''} per ${per}, each a new process: ${INSTRUCTION_LOAD.warmupRequests} requests of warm-up, then ${INSTRUCTION_LOAD.requests} counted at ${INSTRUCTION_LOAD.connections} connections; user space only, medians):`;
+}
+
+/** One target's passes: the medians of its main-thread and other-thread counts, each pass's main count, and its failures. */
+export function summarizeCounts(passes: readonly InstructionCount[]): { main: number; passes: number[]; other: number; failed: number } {
+  return {
+    main: median(passes.map((p) => p.mainPerRequest)),
+    passes: passes.map((p) => p.mainPerRequest),
+    other: median(passes.map((p) => p.otherPerRequest)),
+    failed: passes.reduce((n, p) => n + p.failed, 0),
+  };
 }
 
 /** Why instruction counting cannot run here, or undefined when valgrind and callgrind_control are installed. */

@@ -9,7 +9,6 @@
 //                                     [--loadgen wrk|autocannon] [--targets a,b] [--json FILE]
 //                                     [--instructions PASSES] (callgrind's instructions per request
 //                                     of each Node proxy, bench/instructions.ts: steady where time is not)
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -19,8 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
 import { waitFor } from '../test/harness/wait.js';
-import { BenchChild, chooseLoadGen, clockTickUs, processCpuUs, runLoad as runLoadGen, which, type LoadGen, type LoadResult } from './bench-child.js';
-import { countInstructions, instructionsUnavailable, type InstructionCount, type InstructionTarget } from './instructions.js';
+import { BenchChild, chooseLoadGen, clockTickUs, compileBench, median, processCpuUs, runLoad as runLoadGen, which, type LoadGen, type LoadResult } from './bench-child.js';
+import { countInstructions, INSTRUCTION_LOAD, instructionsUnavailable, instructionTitle, summarizeCounts, type InstructionCount, type InstructionTarget } from './instructions.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'dist');
@@ -30,6 +29,8 @@ const WARMUP_REQUESTS = 30_000;
 const WARMUP_MAX_RUNS = 6;
 const TARGET_NAMES = ['direct', 'meshlet', 'meshlet+log', 'undici-bare', 'http-proxy', 'fastify-proxy', 'nginx'] as const;
 type TargetName = (typeof TARGET_NAMES)[number];
+/** The proxies that are Node processes (counted under callgrind too). */
+type NodeTargetName = Exclude<TargetName, 'direct' | 'nginx'>;
 const LABELS: Record<TargetName, string> = {
   direct: 'direct (no proxy)',
   meshlet: 'meshlet (--access-log off)',
@@ -39,8 +40,6 @@ const LABELS: Record<TargetName, string> = {
   'fastify-proxy': '@fastify/http-proxy',
   nginx: 'nginx (1 worker, upstream keepalive)',
 };
-// Under callgrind: enough warm-up requests for V8 to optimise each proxy's path, then the counted ones.
-const INSTRUCTION_LOAD = { warmupRequests: 8_000, requests: 3_000, connections: 8 } as const;
 
 interface Options {
   rounds: number;
@@ -159,13 +158,6 @@ async function checkForwards(t: Target, expected: string): Promise<void> {
   if (status !== 200 || body !== expected) throw new Error(`${t.label} at ${t.address} answered ${status} ${body.slice(0, 200)}`);
 }
 
-const median = (xs: number[]): number => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 function meshYaml(endpoints: string[]): string {
   return [
     'apiVersion: meshlet/v1',
@@ -218,8 +210,8 @@ async function main(): Promise<void> {
   const opts = parseOptions();
   if (!existsSync(path.join(DIST, 'cli/meshlet.js'))) fail('dist/cli/meshlet.js is missing: run `npx tsc` first');
   // The peers and the upstream run as plain JS: tsx's loader alone would add ~40 MB to a peer's RSS.
-  const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'bench/tsconfig.json')], { encoding: 'utf8' });
-  if (tsc.status !== 0) fail(`compiling bench/ failed:\n${tsc.stdout}${tsc.stderr}`);
+  const compileError = compileBench();
+  if (compileError !== undefined) fail(compileError);
   const tickUs = clockTickUs();
 
   const t0 = performance.now();
@@ -245,7 +237,7 @@ async function main(): Promise<void> {
     writeFileSync(meshFile, meshYaml(ups));
 
     // How each Node proxy is started: for the timed rounds, and again under callgrind (--instructions).
-    const nodeTarget = (name: 'meshlet' | 'meshlet+log' | 'undici-bare' | 'http-proxy' | 'fastify-proxy', instance: string): InstructionTarget =>
+    const nodeTarget = (name: NodeTargetName, instance: string): InstructionTarget =>
       name === 'meshlet' || name === 'meshlet+log'
         ? {
             name: `${name}${instance}`,
@@ -387,24 +379,24 @@ async function main(): Promise<void> {
     }
     // Instructions per request: each Node proxy again, a new process under callgrind, passes interleaved.
     const counts: { target: TargetName; c: InstructionCount }[] = [];
-    const counted = opts.targets.filter((t) => t !== 'direct' && t !== 'nginx');
+    const counted = opts.targets.filter((t): t is NodeTargetName => t !== 'direct' && t !== 'nginx');
     for (let pass = 1; pass <= opts.instructions; pass++) {
       for (const name of counted) {
-        const c = await countInstructions(nodeTarget(name as Exclude<TargetName, 'direct' | 'nginx'>, `-callgrind-${pass}`), { dir, host: HOST, ...INSTRUCTION_LOAD });
+        const c = await countInstructions(nodeTarget(name, `-callgrind-${pass}`), { dir, host: HOST, ...INSTRUCTION_LOAD });
         counts.push({ target: name, c });
         process.stderr.write(`  instructions pass ${pass} ${name.padEnd(13)} main thread ${fmt(c.mainPerRequest / 1000, 1)}k/req, other threads ${fmt(c.otherPerRequest / 1000, 1)}k/req, failed ${c.failed}\n`);
       }
     }
     if (counts.length > 0) {
-      const mainOf = (t: TargetName): number => median(counts.filter((x) => x.target === t).map((x) => x.c.mainPerRequest));
-      const has = (t: TargetName): boolean => counts.some((x) => x.target === t);
-      lines.push('', `Instructions per request under callgrind (${opts.instructions} pass${opts.instructions > 1 ? 'es' : ''} per proxy, each a new process: ${INSTRUCTION_LOAD.warmupRequests} requests of warm-up, then ${INSTRUCTION_LOAD.requests} counted at ${INSTRUCTION_LOAD.connections} connections; user space only, medians):`, '');
+      const sum = new Map(counted.map((t) => [t, summarizeCounts(counts.filter((x) => x.target === t).map((x) => x.c))]));
+      const has = (t: NodeTargetName): boolean => sum.has(t);
+      lines.push('', instructionTitle(opts.instructions, 'proxy'), '');
       lines.push(`| target | main thread / request | every pass | other threads / request |${has('http-proxy') ? ' ÷ node-http-proxy |' : ''}${has('fastify-proxy') ? ' ÷ @fastify/http-proxy |' : ''}${has('undici-bare') ? ' ÷ bare undici |' : ''} failed |`);
       lines.push(`|---|---:|---|---:|${has('http-proxy') ? '---:|' : ''}${has('fastify-proxy') ? '---:|' : ''}${has('undici-bare') ? '---:|' : ''}---:|`);
       for (const t of counted) {
-        const xs = counts.filter((x) => x.target === t);
-        const vs = (o: TargetName): string => (has(o) ? ` ${fmt(mainOf(t) / mainOf(o), 2)}× |` : '');
-        lines.push(`| ${LABELS[t]} | ${fmt(mainOf(t) / 1000, 1)}k | ${xs.map((x) => `${fmt(x.c.mainPerRequest / 1000, 1)}k`).join(', ')} | ${fmt(median(xs.map((x) => x.c.otherPerRequest)) / 1000, 1)}k |${vs('http-proxy')}${vs('fastify-proxy')}${vs('undici-bare')} ${xs.reduce((n, x) => n + x.c.failed, 0)} |`);
+        const x = sum.get(t)!;
+        const vs = (o: NodeTargetName): string => (has(o) ? ` ${fmt(x.main / sum.get(o)!.main, 2)}× |` : '');
+        lines.push(`| ${LABELS[t]} | ${fmt(x.main / 1000, 1)}k | ${x.passes.map((m) => `${fmt(m / 1000, 1)}k`).join(', ')} | ${fmt(x.other / 1000, 1)}k |${vs('http-proxy')}${vs('fastify-proxy')}${vs('undici-bare')} ${x.failed} |`);
       }
     }
     process.stdout.write(`${lines.join('\n')}\n`);

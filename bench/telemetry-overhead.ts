@@ -20,7 +20,7 @@
 //                                       [--fresh on|off] (on: new sidecar processes every round)
 //                                       [--instructions PASSES] (callgrind's instructions per request, bench/instructions.ts;
 //                                       with --rounds 0 nothing else is timed)
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -29,8 +29,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
-import { chooseLoadGen, clockTickUs, processCpuUs, runLoad, which } from './bench-child.js';
-import { countInstructions, instructionsUnavailable, type InstructionCount } from './instructions.js';
+import { chooseLoadGen, clockTickUs, compileBench, median, processCpuUs, runLoad, which } from './bench-child.js';
+import { countInstructions, INSTRUCTION_LOAD, instructionsUnavailable, instructionTitle, summarizeCounts, type InstructionCount } from './instructions.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // Children run the compiled bench (what a user runs is compiled code, not tsx's transform of it).
@@ -43,8 +43,6 @@ type Variant = (typeof VARIANTS)[number];
 const traces = (v: Variant): boolean => v === 'metrics+tracing' || v === 'full';
 const logs = (v: Variant): boolean => v === 'metrics+access-log' || v === 'full';
 const HOST = 'bench';
-// Under callgrind: enough warm-up requests for V8 to optimise the path, then the counted ones.
-const INSTRUCTION_LOAD = { warmupRequests: 8_000, requests: 3_000, connections: 8 } as const;
 const { values: opt } = parseArgs({
   options: {
     role: { type: 'string' },
@@ -357,11 +355,6 @@ interface Sample {
   errors: number;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 async function main(): Promise<void> {
   const rounds = Number(opt.rounds);
   const duration = Number(opt.duration);
@@ -396,8 +389,8 @@ async function main(): Promise<void> {
   const fresh = opt.fresh === 'on';
   const tickUs = clockTickUs();
   const otherCpus = pinned ? (ncpu === 2 ? '0' : `0-${ncpu - 2}`) : undefined;
-  const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'bench/tsconfig.json')], { encoding: 'utf8' });
-  if (tsc.status !== 0) throw new Error(`compiling bench/ failed:\n${tsc.stdout}${tsc.stderr}`);
+  const compileError = compileBench();
+  if (compileError !== undefined) throw new Error(compileError);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-bench-telemetry-'));
   // Other work on the machine skews every figure; the load average says how much there was.
   const loadAtStart = os.loadavg()[0]!.toFixed(1);
@@ -553,13 +546,13 @@ async function main(): Promise<void> {
       for (const [w, r] of Object.entries(writers)) console.log(`| ${w} | ${r.every1!.toFixed(0)} | ${r.writes1!.toFixed(3)} | ${r.every500!.toFixed(0)} | ${r.writes500!.toFixed(4)} |`);
     }
     if (counts.length > 0) {
-      const mainOf = (v: Variant): number => median(counts.filter((x) => x.variant === v).map((x) => x.c.mainPerRequest));
-      console.log(`\nInstructions per request under callgrind (${instructionPasses} pass${instructionPasses > 1 ? 'es' : ''} per variant, each a new process: ${INSTRUCTION_LOAD.warmupRequests} requests of warm-up, then ${INSTRUCTION_LOAD.requests} counted at ${INSTRUCTION_LOAD.connections} connections; user-space only, medians):`);
+      const sum = new Map(variants.map((v) => [v, summarizeCounts(counts.filter((x) => x.variant === v).map((x) => x.c))]));
+      const bareMain = sum.get('bare')!.main;
+      console.log(`\n${instructionTitle(instructionPasses, 'variant')}`);
       console.log('| variant | main thread / request | vs bare | every pass | other threads / request | failed |');
       console.log('|---|---:|---:|---|---:|---:|');
-      for (const v of variants) {
-        const xs = counts.filter((x) => x.variant === v);
-        console.log(`| ${v} | ${(mainOf(v) / 1000).toFixed(1)}k | ${v === 'bare' ? '—' : pct(mainOf(v) / mainOf('bare') - 1)} | ${xs.map((x) => `${(x.c.mainPerRequest / 1000).toFixed(1)}k`).join(', ')} | ${(median(xs.map((x) => x.c.otherPerRequest)) / 1000).toFixed(1)}k | ${xs.reduce((n, x) => n + x.c.failed, 0)} |`);
+      for (const [v, x] of sum) {
+        console.log(`| ${v} | ${(x.main / 1000).toFixed(1)}k | ${v === 'bare' ? '—' : pct(x.main / bareMain - 1)} | ${x.passes.map((m) => `${(m / 1000).toFixed(1)}k`).join(', ')} | ${(x.other / 1000).toFixed(1)}k | ${x.failed} |`);
       }
     }
   } finally {
