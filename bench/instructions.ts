@@ -17,7 +17,7 @@
 // does not spin. Counts are not disturbed by other work, but run one at a time all the same: each
 // takes a core, and its load generator another.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Pool } from 'undici';
 import { BenchChild, median, which } from './bench-child.js';
@@ -51,10 +51,20 @@ export interface InstructionOptions {
   warmupRequests: number;
   requests: number;
   connections: number;
+  /** A directory to copy the dumps into (NAME.callgrind the main thread's, NAME.NN.callgrind the others'), for callgrind_annotate. */
+  keep?: string | undefined;
 }
 
 /** What the benches count with: enough warm-up requests for V8 to optimise a proxy's path, then the counted ones. */
-export const INSTRUCTION_LOAD = { warmupRequests: 8_000, requests: 3_000, connections: 8 } as const;
+// BENCH_WARMUP_REQUESTS overrides the warm-up (to see whether a count is still falling at 8,000).
+export const INSTRUCTION_LOAD = { warmupRequests: warmupFromEnv(process.env.BENCH_WARMUP_REQUESTS) ?? 8_000, requests: 3_000, connections: 8 } as const;
+
+function warmupFromEnv(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 1_000_000) throw new Error(`BENCH_WARMUP_REQUESTS="${v}": expected a whole number from 0 to 1000000`);
+  return n;
+}
 
 /** The sentence above an instruction table: how many passes of what, and how they were counted. */
 export function instructionTitle(passes: number, per: string): string {
@@ -124,6 +134,10 @@ export async function countInstructions(t: InstructionTarget, o: InstructionOpti
     const dumped = readdirSync(o.dir).filter((f) => f.startsWith(`${prefix}.${child.pid}.1-`));
     const main = dumped.find((f) => f.endsWith('-01'));
     if (main === undefined) throw new Error(`${t.name}: callgrind wrote no dump for the main thread (${dumped.join(', ') || 'no files'})`);
+    // Kept as NAME.callgrind (the main thread) and NAME.THREAD.callgrind (the others).
+    if (o.keep !== undefined) {
+      for (const f of dumped) copyFileSync(path.join(o.dir, f), path.join(o.keep, `${t.name.replace(/[^\w.+-]/g, '_')}${f === main ? '' : `.${f.slice(f.lastIndexOf('-') + 1)}`}.callgrind`));
+    }
     const other = dumped.filter((f) => f !== main).reduce((n, f) => n + summary(path.join(o.dir, f)), 0);
     return { requests: o.requests, mainPerRequest: summary(path.join(o.dir, main)) / o.requests, otherPerRequest: other / o.requests, failed };
   } finally {

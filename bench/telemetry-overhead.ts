@@ -20,6 +20,7 @@
 //                                       [--fresh on|off] (on: new sidecar processes every round)
 //                                       [--instructions PASSES] (callgrind's instructions per request, bench/instructions.ts;
 //                                       with --rounds 0 nothing else is timed)
+//                                       [--keep-counts DIR] (each pass's dumps, one per thread, for callgrind_annotate)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -29,6 +30,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
+import { decodeProtobufSpans } from '../test/harness/otlp-receiver.js';
 import { chooseLoadGen, clockTickUs, compileBench, median, processCpuUs, runLoad, which } from './bench-child.js';
 import { countInstructions, INSTRUCTION_LOAD, instructionsUnavailable, instructionTitle, summarizeCounts, type InstructionCount } from './instructions.js';
 
@@ -61,6 +63,7 @@ const { values: opt } = parseArgs({
     'in-process': { type: 'string', default: 'on' },
     fresh: { type: 'string', default: 'off' },
     instructions: { type: 'string', default: '0' },
+    'keep-counts': { type: 'string' },
   },
 });
 
@@ -104,9 +107,15 @@ async function runReceiver(): Promise<void> {
     const parts: Buffer[] = [];
     req.on('data', (c: Buffer) => parts.push(c));
     req.on('end', () => {
-      const text = Buffer.concat(parts).toString('utf8');
-      spans += (text.match(/"spanId"/g) ?? []).length;
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      const body = Buffer.concat(parts);
+      // OTLP/HTTP protobuf (the default) or JSON (OTEL_EXPORTER_OTLP_PROTOCOL=http/json).
+      if ((req.headers['content-type'] ?? '').startsWith('application/x-protobuf')) {
+        spans += decodeProtobufSpans(body).length;
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      } else {
+        spans += (body.toString('utf8').match(/"spanId"/g) ?? []).length;
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      }
     });
   });
   server.listen(0, '127.0.0.1', () => say({ msg: 'listening', listener: 'receiver', address: `127.0.0.1:${(server.address() as { port: number }).port}` }));
@@ -496,7 +505,7 @@ async function main(): Promise<void> {
             env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${receiverAddr}`, OTEL_SERVICE_NAME: 'bench-client', ...MESHLET_NODE_ENV },
             listener: 'outbound',
           },
-          { dir, host: HOST, ...INSTRUCTION_LOAD },
+          { dir, host: HOST, ...INSTRUCTION_LOAD, keep: opt['keep-counts'] },
         );
         counts.push({ variant: v, c });
         process.stderr.write(`instructions pass ${pass} ${v.padEnd(18)} main thread ${(c.mainPerRequest / 1000).toFixed(1)}k/req, other threads ${(c.otherPerRequest / 1000).toFixed(1)}k/req, failed ${c.failed}\n`);

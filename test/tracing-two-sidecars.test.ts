@@ -31,7 +31,8 @@ beforeAll(async () => {
   usersSidecar = await startSidecar({
     service: 'users',
     args: ['--app', app.address],
-    env,
+    // One sidecar exports OTLP/JSON, the other the default protobuf: both encodings on the real wire.
+    env: { ...env, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' },
     config: { services: { users: { endpoints: [{ address: app.address }] } }, telemetry: { tracing: { sampleRatio: 0 } } },
   });
   ordersSidecar = await startSidecar({
@@ -84,6 +85,9 @@ describe('tracing across two sidecars', () => {
     expect(usersTry.attributes['meshlet.endpoint']).toBe(app.address);
     // The app saw the users attempt as its parent.
     expect((r.json() as EchoBody).headers.traceparent).toBe(`00-${traceId}-${usersTry.spanId}-01`);
+    // orders exported in the default encoding (protobuf), users in the JSON it was told to use.
+    expect(spans.filter((s) => s.service === 'orders').map((s) => s.encoding)).toEqual(['protobuf', 'protobuf']);
+    expect(spans.filter((s) => s.service === 'users').map((s) => s.encoding)).toEqual(['json', 'json']);
   });
 
   it('records each retry as its own attempt span with http.request.resend_count', async () => {

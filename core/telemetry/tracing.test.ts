@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isMeshError } from '../errors.js';
 import type { Headers, RequestInfo } from '../handler.js';
 import type { RequestStart } from './observer.js';
-import { extractParent, Tracing, tracingEnv } from './tracing.js';
+import { extractParent, newRootTraceparent, Tracing, tracingEnv } from './tracing.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
@@ -22,6 +22,21 @@ function tracing(opts: Partial<ConstructorParameters<typeof Tracing>[0]> = {}) {
   const t = new Tracing({ serviceName: 'orders', exporter, simpleProcessor: true, ...opts });
   return { t, exporter };
 }
+
+describe('newRootTraceparent', () => {
+  it('gives well-formed, distinct, unsampled contexts with non-zero ids across several pool refills', () => {
+    const seen = new Set<string>();
+    // A pool holds 170 contexts: 1,000 take it through several refills.
+    for (let i = 0; i < 1_000; i++) {
+      const tp = newRootTraceparent();
+      const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-00$/.exec(tp);
+      expect(m, tp).not.toBeNull();
+      expect(/^0+$/.test(m![1]!) || /^0+$/.test(m![2]!)).toBe(false);
+      seen.add(m![1]!).add(m![2]!);
+    }
+    expect(seen.size).toBe(2_000);
+  });
+});
 
 describe('extractParent', () => {
   it('reads W3C traceparent and keeps tracestate', () => {
@@ -148,8 +163,17 @@ describe('tracingEnv', () => {
   });
 
   it('reads the sampler, its argument and the service name', () => {
-    expect(tracingEnv({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:4318/v1/traces', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.5', OTEL_SERVICE_NAME: 'svc' })).toEqual({ sampler: 'traceidratio', ratio: 0.5, serviceName: 'svc' });
-    expect(tracingEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' })).toEqual({ sampler: 'parentbased_traceidratio', ratio: undefined, serviceName: undefined });
+    expect(tracingEnv({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:4318/v1/traces', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.5', OTEL_SERVICE_NAME: 'svc' })).toEqual({ sampler: 'traceidratio', ratio: 0.5, serviceName: 'svc', protocol: 'http/protobuf' });
+    expect(tracingEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' })).toEqual({ sampler: 'parentbased_traceidratio', ratio: undefined, serviceName: undefined, protocol: 'http/protobuf' });
+  });
+
+  it('exports protobuf by default (the OTLP spec default) and JSON when asked, the traces variable winning', () => {
+    const base = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' };
+    expect(tracingEnv(base)?.protocol).toBe('http/protobuf');
+    expect(tracingEnv({ ...base, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' })?.protocol).toBe('http/json');
+    expect(tracingEnv({ ...base, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' })?.protocol).toBe('http/protobuf');
+    expect(tracingEnv({ ...base, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: ' ' })?.protocol).toBe('http/json');
+    expect(() => tracingEnv({ ...base, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc' })).toThrow(/OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="grpc".*gRPC exporter/);
   });
 
   it('names the variable that is malformed', () => {

@@ -1,4 +1,5 @@
-// Distributed tracing with OpenTelemetry JS, exported over OTLP/HTTP (JSON).
+// Distributed tracing with OpenTelemetry JS, exported over OTLP/HTTP: protobuf by default, as the
+// OTLP exporter spec has it (OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf), or JSON (http/json).
 // Off unless an OTLP endpoint is configured (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
 // OTEL_EXPORTER_OTLP_ENDPOINT). W3C traceparent/tracestate is read and written; B3 (single or
 // multi header) is accepted on input. Sampling is decided here, before any span object exists, so an
@@ -11,7 +12,8 @@
 import { randomFillSync } from 'node:crypto';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 import { parseTraceParent, TraceState } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { B3Propagator } from '@opentelemetry/propagator-b3';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -39,12 +41,17 @@ export type SamplerKind = (typeof SAMPLERS)[number];
 
 export const DEFAULT_SAMPLE_RATIO = 0.01;
 
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+
 /** The tracing settings the standard OTEL_* variables give; undefined when tracing is off. */
 export interface TracingEnv {
   sampler: SamplerKind;
   /** OTEL_TRACES_SAMPLER_ARG when set: it overrides the mesh config's ratio on this sidecar. */
   ratio: number | undefined;
   serviceName: string | undefined;
+  /** OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf. */
+  protocol: OtlpProtocol;
 }
 
 /** Reads OTEL_* variables; throws CONFIG_INVALID naming the variable when one is malformed. */
@@ -61,8 +68,11 @@ export function tracingEnv(env: NodeJS.ProcessEnv = process.env): TracingEnv | u
     const s = env[v]?.trim();
     if (s && !/^https?:\/\/[^/\s]+/.test(s)) throw bad(v, 'an http:// or https:// URL');
   }
-  const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/json').trim();
-  if (protocol !== 'http/json') throw bad(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL', '"http/json" (the only OTLP protocol meshlet ships)');
+  const protocolVariable = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?.trim() ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const protocol = env[protocolVariable]?.trim() || 'http/protobuf';
+  if (!(OTLP_PROTOCOLS as readonly string[]).includes(protocol)) {
+    throw bad(protocolVariable, `"http/protobuf" or "http/json"${protocol === 'grpc' ? ' (meshlet does not ship the gRPC exporter; a collector takes OTLP/HTTP on port 4318)' : ''}`);
+  }
   const samplerName = (env.OTEL_TRACES_SAMPLER ?? 'parentbased_traceidratio').trim().toLowerCase();
   if (!(SAMPLERS as readonly string[]).includes(samplerName)) throw bad('OTEL_TRACES_SAMPLER', SAMPLERS.join(', '));
   let ratio: number | undefined;
@@ -71,7 +81,7 @@ export function tracingEnv(env: NodeJS.ProcessEnv = process.env): TracingEnv | u
     ratio = Number(arg);
     if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw bad('OTEL_TRACES_SAMPLER_ARG', 'a number from 0 to 1');
   }
-  return { sampler: samplerName as SamplerKind, ratio, serviceName: env.OTEL_SERVICE_NAME?.trim() || undefined };
+  return { sampler: samplerName as SamplerKind, ratio, serviceName: env.OTEL_SERVICE_NAME?.trim() || undefined, protocol: protocol as OtlpProtocol };
 }
 
 /** Per-request tracing state handed back by Tracing.start(). */
@@ -104,26 +114,44 @@ function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-// Ids come from a pool of CSPRNG bytes refilled 4 KiB at a time and hex-encoded once per refill: an
-// id is then a slice of that string, with no native call and no concatenation on the unsampled hot
-// path (one toString('hex') per id cost ~80 ns; a slice costs a few).
-const ID_POOL_BYTES = 4096;
-const idPoolBytes = Buffer.allocUnsafe(ID_POOL_BYTES);
-let idPool = '';
-let idPoolOffset = 0;
-const ZEROS = { 16: '0'.repeat(16), 32: '0'.repeat(32) } as Record<number, string>;
+// A new root context (no parent, not sampled) is a slice of a pool of ready-made traceparents:
+// `00-<32 hex trace id>-<16 hex span id>-00`, 55 characters each, made from 4 KiB of CSPRNG bytes
+// at a time (170 contexts). The unsampled hot path then has no native call, no concatenation and no
+// string to flatten when the header is written: the traceparent is one slice and the trace id another
+// of the same flat string (one toString('hex') per id cost ~80 ns; four concatenations and the
+// check against all zeros, ~1k instructions). W3C forbids all-zero ids: a pool with an all-zero
+// 8-byte word (odds 2^-55 a refill) is drawn again, so no id can be all zeros.
+const ROOT_BYTES = 24; // a trace id's 16 bytes and a span id's 8
+const ROOT_CHARS = 55;
+const ROOTS_PER_POOL = 170;
+const rootPoolBuffer = new ArrayBuffer(ROOT_BYTES * ROOTS_PER_POOL);
+const rootPoolBytes = Buffer.from(rootPoolBuffer);
+const rootPoolWords = new Uint32Array(rootPoolBuffer);
+let rootPool = '';
+let rootOffset = 0;
 
-/** Random lower-case hex of `chars` (an even number ≤ 64) characters; never all zeros (W3C forbids it). */
-export function randomHex(chars: number): string {
-  for (;;) {
-    if (idPoolOffset + chars > idPool.length) {
-      randomFillSync(idPoolBytes);
-      idPool = idPoolBytes.toString('hex');
-      idPoolOffset = 0;
-    }
-    const s = idPool.slice(idPoolOffset, (idPoolOffset += chars));
-    if (s !== (ZEROS[chars] ?? '0'.repeat(chars))) return s;
+function refillRootPool(): void {
+  do randomFillSync(rootPoolBytes);
+  while (hasZeroWord());
+  const hex = rootPoolBytes.toString('hex');
+  const parts = new Array<string>(ROOTS_PER_POOL);
+  for (let i = 0; i < ROOTS_PER_POOL; i++) {
+    const at = i * ROOT_BYTES * 2;
+    parts[i] = `00-${hex.slice(at, at + 32)}-${hex.slice(at + 32, at + 48)}-00`;
   }
+  rootPool = parts.join('');
+  rootOffset = 0;
+}
+
+function hasZeroWord(): boolean {
+  for (let i = 0; i < rootPoolWords.length; i += 2) if ((rootPoolWords[i]! | rootPoolWords[i + 1]!) === 0) return true;
+  return false;
+}
+
+/** A traceparent for a new, unsampled trace (flags 00): random ids, neither all zeros. */
+export function newRootTraceparent(): string {
+  if (rootOffset === rootPool.length) refillRootPool();
+  return rootPool.slice(rootOffset, (rootOffset += ROOT_CHARS));
 }
 
 const b3 = new B3Propagator();
@@ -192,8 +220,9 @@ export class Tracing {
     const env = opts.env ?? process.env;
     const te = tracingEnv(env);
     if (te === undefined) return undefined;
-    // The exporter reads the endpoint, headers and timeout from the same variables.
-    return new Tracing({ serviceName: te.serviceName ?? opts.service, exporter: new OTLPTraceExporter(), sampler: te.sampler, ratioOverride: te.ratio, sampleRatio: opts.sampleRatio });
+    // The exporter reads the endpoint, headers, compression and timeout from the same variables.
+    const exporter = te.protocol === 'http/json' ? new OTLPJsonTraceExporter() : new OTLPProtobufTraceExporter();
+    return new Tracing({ serviceName: te.serviceName ?? opts.service, exporter, sampler: te.sampler, ratioOverride: te.ratio, sampleRatio: opts.sampleRatio });
   }
 
   /** The ratio new traces are sampled at. */
@@ -289,9 +318,8 @@ class UnsampledTrace implements RequestTrace {
 
   constructor(parent: Parent | undefined) {
     if (parent === undefined) {
-      // Neither id may be all zeros (W3C); randomHex never returns that.
-      this.traceId = randomHex(32);
-      this.#traceparent = `00-${this.traceId}-${randomHex(16)}-00`;
+      this.#traceparent = newRootTraceparent();
+      this.traceId = this.#traceparent.slice(3, 35);
     } else {
       this.traceId = parent.traceId;
       this.#traceparent = parent.traceparent ?? `00-${parent.traceId}-${parent.spanId}-${parent.sampled ? '01' : '00'}`;
