@@ -125,6 +125,18 @@ async function runReceiver(): Promise<void> {
   });
 }
 
+async function discardingExporter(): Promise<import('@opentelemetry/sdk-trace-base').SpanExporter> {
+  const { ProtobufTraceSerializer } = await import('@opentelemetry/otlp-transformer');
+  let bytes = 0;
+  return {
+    export: (spans, done) => {
+      bytes += ProtobufTraceSerializer.serializeRequest(spans)?.length ?? 0;
+      done({ code: 0 });
+    },
+    shutdown: async () => void (bytes += 0),
+  };
+}
+
 async function runSidecar(variant: Variant, upstream: string, dir: string): Promise<void> {
   const { Sidecar } = await import('../sidecar/sidecar.js');
   const { makeSnapshot } = await import('../core/snapshot.js');
@@ -136,7 +148,13 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
   const registry = new Registry();
   registerProcessMetrics(registry);
   const accessLog = logs(variant) ? new AccessLog({ destination: path.join(dir, `access-${process.pid}.log`) }) : undefined;
-  const tracing = traces(variant) ? Tracing.fromEnv({ service: 'client' }) : undefined;
+  // BENCH_EXPORTER=discard (an experiment): spans are serialized to OTLP protobuf as usual, then dropped
+  // instead of sent, so the export's HTTP client never runs in this process.
+  const tracing = !traces(variant)
+    ? undefined
+    : process.env.BENCH_EXPORTER === 'discard'
+      ? new Tracing({ serviceName: 'client', exporter: await discardingExporter() })
+      : Tracing.fromEnv({ service: 'client' });
   const observer =
     variant === 'bare' || variant === 'bare-again'
       ? undefined
@@ -184,14 +202,15 @@ async function runMicro(dir: string, endpoint: string): Promise<void> {
   const { Registry } = await import('../core/telemetry/metrics.js');
   const { Tracing } = await import('../core/telemetry/tracing.js');
   const { AccessLog } = await import('../core/telemetry/access-log.js');
-  const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
+  // The sidecar's exporter (a worker thread, OTLP/HTTP protobuf) to the bench's receiver.
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = endpoint;
   const N = 200_000;
   let accessLog: InstanceType<typeof AccessLog> | undefined;
   const make = (v: Variant) =>
     createSidecarObserver({
       registry: new Registry(),
       service: 'client',
-      tracing: traces(v) ? new Tracing({ serviceName: 'client', exporter: new OTLPTraceExporter({ url: `${endpoint}/v1/traces` }), sampleRatio: 0.01 }) : undefined,
+      tracing: traces(v) ? Tracing.fromEnv({ service: 'client', sampleRatio: 0.01 }) : undefined,
       // Unbounded queue: 200k lines in about a second outrun a disk, and a dropped line costs nothing.
       accessLog: (accessLog = logs(v) ? new AccessLog({ destination: path.join(dir, `micro-${v}.log`), batch: { maxQueuedBytes: Infinity } }) : undefined),
     });

@@ -12,8 +12,6 @@
 import { randomFillSync } from 'node:crypto';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 import { parseTraceParent, TraceState } from '@opentelemetry/core';
-import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OTLPProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { B3Propagator } from '@opentelemetry/propagator-b3';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -35,6 +33,7 @@ import { parseHostPort } from '../address.js';
 import { meshError } from '../errors.js';
 import type { Headers } from '../handler.js';
 import type { Direction, RequestEnd, RequestStart } from './observer.js';
+import { WorkerSpanExporter } from './worker-span-exporter.js';
 
 export const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
 export type SamplerKind = (typeof SAMPLERS)[number];
@@ -220,8 +219,8 @@ export class Tracing {
     const env = opts.env ?? process.env;
     const te = tracingEnv(env);
     if (te === undefined) return undefined;
-    // The exporter reads the endpoint, headers, compression and timeout from the same variables.
-    const exporter = te.protocol === 'http/json' ? new OTLPJsonTraceExporter() : new OTLPProtobufTraceExporter();
+    // The exporter (in its worker) reads the endpoint, headers, compression and timeout from the same variables.
+    const exporter = new WorkerSpanExporter({ protocol: te.protocol });
     return new Tracing({ serviceName: te.serviceName ?? opts.service, exporter, sampler: te.sampler, ratioOverride: te.ratio, sampleRatio: opts.sampleRatio });
   }
 

@@ -37,6 +37,8 @@ export interface OtlpReceiver {
   readonly requests: number;
   /** The content type of every export request received, in order. */
   readonly contentTypes: string[];
+  /** The headers of every export request received, in order. */
+  readonly headers: http.IncomingHttpHeaders[];
   waitForSpans(pred: (spans: ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<ReceivedSpan[]>;
   close(): Promise<void>;
 }
@@ -170,6 +172,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   let requests = 0;
   const contentTypes: string[] = [];
+  const headers: http.IncomingHttpHeaders[] = [];
   const server = http.createServer((req, res) => {
     const parts: Buffer[] = [];
     req.on('data', (c: Buffer) => parts.push(c));
@@ -182,6 +185,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         let body = Buffer.concat(parts);
         if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
         const type = req.headers['content-type'] ?? '';
+        headers.push(req.headers);
         if (type.startsWith('application/x-protobuf')) {
           spans.push(...decodeProtobufSpans(body));
           requests++;
@@ -232,6 +236,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       return requests;
     },
     contentTypes,
+    headers,
     waitForSpans: (pred, timeoutMs = 20_000) => waitFor(() => (pred(spans) ? spans : undefined), { timeoutMs, what: 'exported spans' }),
     close: () =>
       new Promise<void>((resolve) => {
