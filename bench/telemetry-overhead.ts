@@ -40,9 +40,11 @@ const COMPILED_SELF = path.join(ROOT, 'dist/bench/telemetry-overhead.js');
 // metrics+access-log: the access log's cost on its own, against metrics, without tracing's noise.
 // bare-again: a second bare sidecar, the A/A control. Two processes of the same code differ by a few
 // per cent (JIT decisions, memory layout); a variant's change within that spread is no change.
-const VARIANTS = ['bare', 'bare-again', 'metrics', 'metrics+access-log', 'metrics+tracing', 'full'] as const;
+// metrics+tracing-unsampled: tracing on at ratio 0 (context propagated, nothing recorded), so the cost
+// of the sampled 1 % is metrics+tracing's minus this one's, in the same run.
+const VARIANTS = ['bare', 'bare-again', 'metrics', 'metrics+access-log', 'metrics+tracing', 'metrics+tracing-unsampled', 'full'] as const;
 type Variant = (typeof VARIANTS)[number];
-const traces = (v: Variant): boolean => v === 'metrics+tracing' || v === 'full';
+const traces = (v: Variant): boolean => v === 'metrics+tracing' || v === 'metrics+tracing-unsampled' || v === 'full';
 const logs = (v: Variant): boolean => v === 'metrics+access-log' || v === 'full';
 const HOST = 'bench';
 const { values: opt } = parseArgs({
@@ -178,7 +180,7 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
   const config = {
     services: { [HOST]: { endpoints: [{ address: upstream }], retry: { attempts: 2 } } },
     // BENCH_ACCESS_LOG_RATIO: the access log's sampleRatio where there is one (default 1: every request).
-    telemetry: { tracing: { sampleRatio: Number(process.env.BENCH_TRACE_RATIO ?? 0.01) }, accessLog: { sampleRatio: Number(process.env.BENCH_ACCESS_LOG_RATIO ?? 1) } },
+    telemetry: { tracing: { sampleRatio: variant === 'metrics+tracing-unsampled' ? 0 : Number(process.env.BENCH_TRACE_RATIO ?? 0.01) }, accessLog: { sampleRatio: Number(process.env.BENCH_ACCESS_LOG_RATIO ?? 1) } },
   };
   const r = await sidecar.applySnapshot(makeSnapshot('bench', config, {}));
   if (!r.ok) throw new Error(`config refused: ${r.reason} (upstream port ${port})`);
