@@ -42,6 +42,8 @@ export class WorkerSpanExporter implements SpanExporter {
   #exited: Promise<void>;
   #dead: Error | undefined;
   #stopping = false;
+  /** forceFlush() callers, resolved when no export is left in flight. */
+  #drained: Array<() => void> = [];
 
   constructor(opts: WorkerExportOptions) {
     this.#serializer = opts.protocol === 'http/json' ? JsonTraceSerializer : ProtobufTraceSerializer;
@@ -54,8 +56,11 @@ export class WorkerSpanExporter implements SpanExporter {
     this.#worker.on('message', (m: ExportReply) => {
       const done = this.#pending.get(m.id);
       this.#pending.delete(m.id);
-      if (this.#pending.size === 0 && !this.#stopping) this.#worker.unref();
       done?.({ code: m.code, error: m.error !== undefined ? new Error(m.error) : undefined });
+      if (this.#pending.size === 0) {
+        if (!this.#stopping) this.#worker.unref();
+        for (const resolve of this.#drained.splice(0)) resolve();
+      }
     });
     this.#worker.on('error', (e) => this.#fail(e));
     this.#exited = new Promise((resolve) =>
@@ -78,8 +83,9 @@ export class WorkerSpanExporter implements SpanExporter {
   }
 
   /** Waits for the exports already handed to the worker. */
-  async forceFlush(): Promise<void> {
-    while (this.#pending.size > 0 && this.#dead === undefined) await new Promise((r) => setTimeout(r, 10));
+  forceFlush(): Promise<void> {
+    if (this.#pending.size === 0 || this.#dead !== undefined) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push(resolve));
   }
 
   async shutdown(): Promise<void> {
@@ -94,5 +100,6 @@ export class WorkerSpanExporter implements SpanExporter {
     this.#dead ??= e;
     for (const done of this.#pending.values()) done({ code: ExportResultCode.FAILED, error: e });
     this.#pending.clear();
+    for (const resolve of this.#drained.splice(0)) resolve();
   }
 }
