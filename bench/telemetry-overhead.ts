@@ -23,14 +23,13 @@
 //                                       [--keep-counts DIR] (each pass's dumps, one per thread, for callgrind_annotate)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
-import { decodeProtobufSpans } from '../test/harness/otlp-receiver.js';
+import { startOtlpReceiver } from '../test/harness/otlp-receiver.js';
 import { chooseLoadGen, clockTickUs, compileBench, median, processCpuUs, runLoad, which } from './bench-child.js';
 import { countInstructions, INSTRUCTION_LOAD, instructionsUnavailable, instructionTitle, summarizeCounts, type InstructionCount } from './instructions.js';
 
@@ -103,26 +102,12 @@ async function runUpstream(): Promise<void> {
 }
 
 /** Takes OTLP/HTTP exports and throws them away, counting spans (the cost of a real collector is not ours). */
+/** The tests' OTLP/HTTP receiver (protobuf or JSON), in its own process; it reports the spans it took on SIGTERM. */
 async function runReceiver(): Promise<void> {
-  let spans = 0;
-  const server = http.createServer((req, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => parts.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(parts);
-      // OTLP/HTTP protobuf (the default) or JSON (OTEL_EXPORTER_OTLP_PROTOCOL=http/json).
-      if ((req.headers['content-type'] ?? '').startsWith('application/x-protobuf')) {
-        spans += decodeProtobufSpans(body).length;
-        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-      } else {
-        spans += (body.toString('utf8').match(/"spanId"/g) ?? []).length;
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      }
-    });
-  });
-  server.listen(0, '127.0.0.1', () => say({ msg: 'listening', listener: 'receiver', address: `127.0.0.1:${(server.address() as { port: number }).port}` }));
+  const receiver = await startOtlpReceiver();
+  say({ msg: 'listening', listener: 'receiver', address: new URL(receiver.endpoint).host });
   process.on('SIGTERM', () => {
-    say({ msg: 'spans', spans });
+    say({ msg: 'spans', spans: receiver.spans.length });
     process.exit(0);
   });
 }

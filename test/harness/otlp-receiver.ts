@@ -33,11 +33,7 @@ export interface OtlpReceiver {
   /** http://127.0.0.1:PORT — give it as OTEL_EXPORTER_OTLP_ENDPOINT (the exporter appends /v1/traces). */
   readonly endpoint: string;
   readonly spans: ReceivedSpan[];
-  /** Export requests received (each may carry many spans). */
-  readonly requests: number;
-  /** The content type of every export request received, in order. */
-  readonly contentTypes: string[];
-  /** The headers of every export request received, in order. */
+  /** The headers of every export request taken, in order (each request may carry many spans). */
   readonly headers: http.IncomingHttpHeaders[];
   waitForSpans(pred: (spans: ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<ReceivedSpan[]>;
   close(): Promise<void>;
@@ -139,7 +135,7 @@ function pbAttributes(kvs: Buffer[]): Record<string, string | number | boolean> 
  * 2 scope_spans. ScopeSpans: 2 spans. Span: 1 trace_id, 2 span_id, 4 parent_span_id, 5 name, 6 kind,
  * 7 start_time_unix_nano, 8 end_time_unix_nano, 9 attributes, 15 status (Status: 3 code).
  */
-export function decodeProtobufSpans(body: Buffer): ReceivedSpan[] {
+function decodeProtobufSpans(body: Buffer): ReceivedSpan[] {
   const spans: ReceivedSpan[] = [];
   for (const rs of sub(fields(body), 1)) {
     const rsf = fields(rs);
@@ -168,10 +164,39 @@ export function decodeProtobufSpans(body: Buffer): ReceivedSpan[] {
   return spans;
 }
 
+/** OTLP/JSON: the same ExportTraceServiceRequest in the protobuf-JSON mapping. */
+function decodeJsonSpans(body: Buffer): ReceivedSpan[] {
+  const doc = JSON.parse(body.toString('utf8')) as {
+    resourceSpans?: Array<{ resource?: { attributes?: Array<{ key: string; value: AnyValue }> }; scopeSpans?: Array<{ spans?: Array<Record<string, unknown>> }> }>;
+  };
+  const spans: ReceivedSpan[] = [];
+  for (const rs of doc.resourceSpans ?? []) {
+    const service = String(plain(rs.resource?.attributes?.find((a) => a.key === 'service.name')?.value ?? {}));
+    for (const ss of rs.scopeSpans ?? []) {
+      for (const s of ss.spans ?? []) {
+        const attributes: ReceivedSpan['attributes'] = {};
+        for (const a of (s.attributes as Array<{ key: string; value: AnyValue }> | undefined) ?? []) attributes[a.key] = plain(a.value);
+        spans.push({
+          traceId: hexId(s.traceId as string),
+          spanId: hexId(s.spanId as string),
+          parentSpanId: hexId(s.parentSpanId as string | undefined),
+          name: String(s.name),
+          kind: Number(s.kind),
+          service,
+          attributes,
+          statusCode: Number((s.status as { code?: number } | undefined)?.code ?? 0),
+          startNs: BigInt(String(s.startTimeUnixNano)),
+          endNs: BigInt(String(s.endTimeUnixNano)),
+          encoding: 'json',
+        });
+      }
+    }
+  }
+  return spans;
+}
+
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
-  let requests = 0;
-  const contentTypes: string[] = [];
   const headers: http.IncomingHttpHeaders[] = [];
   const server = http.createServer((req, res) => {
     const parts: Buffer[] = [];
@@ -185,43 +210,13 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         let body = Buffer.concat(parts);
         if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
         const type = req.headers['content-type'] ?? '';
+        const protobuf = type.startsWith('application/x-protobuf');
+        if (!protobuf && !type.startsWith('application/json')) throw new Error(`expected application/x-protobuf or application/json, got ${type || 'no content type'}`);
+        spans.push(...(protobuf ? decodeProtobufSpans(body) : decodeJsonSpans(body)));
         headers.push(req.headers);
-        if (type.startsWith('application/x-protobuf')) {
-          spans.push(...decodeProtobufSpans(body));
-          requests++;
-          contentTypes.push(type);
-          res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(); // an empty ExportTraceServiceResponse
-          return;
-        }
-        if (!type.startsWith('application/json')) throw new Error(`expected application/x-protobuf or application/json, got ${type || 'no content type'}`);
-        contentTypes.push(type);
-        const doc = JSON.parse(body.toString('utf8')) as {
-          resourceSpans?: Array<{ resource?: { attributes?: Array<{ key: string; value: AnyValue }> }; scopeSpans?: Array<{ spans?: Array<Record<string, unknown>> }> }>;
-        };
-        requests++;
-        for (const rs of doc.resourceSpans ?? []) {
-          const service = String(plain(rs.resource?.attributes?.find((a) => a.key === 'service.name')?.value ?? {}));
-          for (const ss of rs.scopeSpans ?? []) {
-            for (const s of ss.spans ?? []) {
-              const attributes: ReceivedSpan['attributes'] = {};
-              for (const a of (s.attributes as Array<{ key: string; value: AnyValue }> | undefined) ?? []) attributes[a.key] = plain(a.value);
-              spans.push({
-                traceId: hexId(s.traceId as string),
-                spanId: hexId(s.spanId as string),
-                parentSpanId: hexId(s.parentSpanId as string | undefined),
-                name: String(s.name),
-                kind: Number(s.kind),
-                service,
-                attributes,
-                statusCode: Number((s.status as { code?: number } | undefined)?.code ?? 0),
-                startNs: BigInt(String(s.startTimeUnixNano)),
-                endNs: BigInt(String(s.endTimeUnixNano)),
-                encoding: 'json',
-              });
-            }
-          }
-        }
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        // An empty ExportTraceServiceResponse in the request's encoding.
+        if (protobuf) res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+        else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       } catch (e) {
         res.writeHead(400, { 'content-type': 'text/plain' }).end((e as Error).message);
       }
@@ -232,10 +227,6 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   return {
     endpoint,
     spans,
-    get requests() {
-      return requests;
-    },
-    contentTypes,
     headers,
     waitForSpans: (pred, timeoutMs = 20_000) => waitFor(() => (pred(spans) ? spans : undefined), { timeoutMs, what: 'exported spans' }),
     close: () =>
