@@ -12,8 +12,10 @@
 //
 // MODE: none (noopObserver: the loop's own cost), metrics, log (metrics + access log to /dev/null),
 // trace (metrics + tracing, every request unsampled), trace001 (sampled 1 %), trace1 (every request
-// sampled), full (metrics + access log + tracing at 1 %). Spans go to an exporter that drops them:
-// what is measured is the main thread's span work, not the serialization or the export.
+// sampled), full (metrics + access log + tracing at 1 %). Span records go to a sink that drops them:
+// what is measured is the main thread's span work, not the worker's conversion, serialization or export;
+// trace001w is trace001 with the real sink, the hand-off to the export worker included (its endpoint:
+// OTEL_EXPORTER_OTLP_ENDPOINT, else a closed port, which only the worker notices).
 import { exec } from 'node:child_process';
 import { openSync } from 'node:fs';
 import path from 'node:path';
@@ -21,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 
 const dist = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist');
 const [nArg, mode = 'full'] = process.argv.slice(2);
-const MODES = ['none', 'metrics', 'log', 'trace', 'trace001', 'trace1', 'full'];
+const MODES = ['none', 'metrics', 'log', 'trace', 'trace001', 'trace001w', 'trace1', 'full'];
 if (!MODES.includes(mode) || !(Number(nArg) > 0)) {
   console.error(`usage: node bench/observer-instructions.mjs N ${MODES.join('|')}`);
   process.exit(2);
@@ -32,15 +34,20 @@ const { Registry } = await import(path.join(dist, 'core/telemetry/metrics.js'));
 const { Tracing } = await import(path.join(dist, 'core/telemetry/tracing.js'));
 const { AccessLog } = await import(path.join(dist, 'core/telemetry/access-log.js'));
 
-const ratio = { trace: 0, trace001: 0.01, trace1: 1, full: 0.01 }[mode];
-const dropping = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
+const ratio = { trace: 0, trace001: 0.01, trace001w: 0.01, trace1: 1, full: 0.01 }[mode];
+const dropping = { push: () => {}, shutdown: async () => {}, forceFlush: async () => {} };
 const observer =
   mode === 'none'
     ? noopObserver
     : createSidecarObserver({
         registry: new Registry(),
         service: 'client',
-        tracing: ratio === undefined ? undefined : new Tracing({ serviceName: 'client', exporter: dropping, sampleRatio: ratio }),
+        tracing:
+          ratio === undefined
+            ? undefined
+            : mode === 'trace001w'
+              ? Tracing.fromEnv({ service: 'client', sampleRatio: ratio, env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', ...process.env } })
+              : new Tracing({ sink: dropping, sampleRatio: ratio }),
         accessLog: mode === 'log' || mode === 'full' ? new AccessLog({ destination: openSync('/dev/null', 'w') }) : undefined,
       });
 

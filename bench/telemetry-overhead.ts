@@ -112,18 +112,6 @@ async function runReceiver(): Promise<void> {
   });
 }
 
-async function discardingExporter(): Promise<import('@opentelemetry/sdk-trace-base').SpanExporter> {
-  const { ProtobufTraceSerializer } = await import('@opentelemetry/otlp-transformer');
-  const { ExportResultCode } = await import('@opentelemetry/core');
-  return {
-    export: (spans, done) => {
-      if (ProtobufTraceSerializer.serializeRequest(spans) === undefined) return done({ code: ExportResultCode.FAILED });
-      done({ code: ExportResultCode.SUCCESS });
-    },
-    shutdown: async () => {},
-  };
-}
-
 async function runSidecar(variant: Variant, upstream: string, dir: string): Promise<void> {
   const { Sidecar } = await import('../sidecar/sidecar.js');
   const { makeSnapshot } = await import('../core/snapshot.js');
@@ -135,13 +123,8 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
   const registry = new Registry();
   registerProcessMetrics(registry);
   const accessLog = logs(variant) ? new AccessLog({ destination: path.join(dir, `access-${process.pid}.log`) }) : undefined;
-  // BENCH_EXPORTER=discard (an experiment): spans are serialized to OTLP protobuf as usual, then dropped
-  // instead of sent, so the export's HTTP client never runs in this process.
-  const tracing = !traces(variant)
-    ? undefined
-    : process.env.BENCH_EXPORTER === 'discard'
-      ? new Tracing({ serviceName: 'client', exporter: await discardingExporter() })
-      : Tracing.fromEnv({ service: 'client' });
+  // (Session 5's BENCH_EXPORTER=discard experiment went with the in-process exporter it measured.)
+  const tracing = traces(variant) ? Tracing.fromEnv({ service: 'client' }) : undefined;
   const observer =
     variant === 'bare' || variant === 'bare-again'
       ? undefined

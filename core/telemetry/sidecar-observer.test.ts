@@ -5,12 +5,13 @@ import { AccessLog } from './access-log.js';
 import { Registry } from './metrics.js';
 import { noopObserver } from './observer.js';
 import { createSidecarObserver, createSidecarTelemetry } from './sidecar-observer.js';
+import { ProcessorSink } from './span-export.js';
 import { Tracing } from './tracing.js';
 
 function setup(opts: { sampleRatio?: number } = {}) {
   const registry = new Registry();
   const exporter = new InMemorySpanExporter();
-  const tracing = new Tracing({ serviceName: 'orders', exporter, simpleProcessor: true, sampleRatio: opts.sampleRatio ?? 1, random: () => 0.5 });
+  const tracing = new Tracing({ sink: new ProcessorSink(exporter, { serviceName: 'orders', simple: true }), sampleRatio: opts.sampleRatio ?? 1, random: () => 0.5 });
   const lines: Array<Record<string, unknown>> = [];
   const accessLog = new AccessLog({ destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) }, random: () => 0.5 });
   const observer = createSidecarObserver({ registry, tracing, accessLog, service: 'orders' });
@@ -70,7 +71,7 @@ describe('createSidecarObserver', () => {
   it('does not let an exporter that never answers hold close() forever', async () => {
     // A collector that accepts the connection and never replies, as a hung one would.
     const hung = { export: () => {}, shutdown: () => new Promise<void>(() => {}), forceFlush: () => new Promise<void>(() => {}) };
-    const tracing = new Tracing({ serviceName: 'orders', exporter: hung, simpleProcessor: true, sampleRatio: 1 });
+    const tracing = new Tracing({ sink: new ProcessorSink(hung, { serviceName: 'orders', simple: true }), sampleRatio: 1 });
     const observer = createSidecarObserver({ registry: new Registry(), tracing, service: 'orders' });
     const req = observer.requestStarted({ direction: 'inbound', method: 'GET', authority: 'orders', path: '/', headers: {}, startedAt: performance.now() });
     req.end({ status: 200, info: { attempts: 1, retries: 0 }, durationMs: 1, bytesIn: 0, bytesOut: 0 });

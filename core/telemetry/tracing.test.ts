@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isMeshError } from '../errors.js';
 import type { Headers, RequestInfo } from '../handler.js';
 import type { RequestStart } from './observer.js';
+import { ProcessorSink } from './span-export.js';
 import { extractParent, newRootTraceparent, Tracing, tracingEnv } from './tracing.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -17,9 +18,10 @@ function info(p: Partial<RequestInfo> = {}): RequestInfo {
   return { service: 'users', route: 'users-default', backend: 'users', endpoint: '127.0.0.1:9101', attempts: 1, retries: 0, ...p };
 }
 
+// Records go through the same conversion and SDK processor as in the export worker, in process.
 function tracing(opts: Partial<ConstructorParameters<typeof Tracing>[0]> = {}) {
   const exporter = new InMemorySpanExporter();
-  const t = new Tracing({ serviceName: 'orders', exporter, simpleProcessor: true, ...opts });
+  const t = new Tracing({ sink: new ProcessorSink(exporter, { serviceName: 'orders', simple: true }), ...opts });
   return { t, exporter };
 }
 

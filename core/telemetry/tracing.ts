@@ -4,17 +4,19 @@
 // OTEL_EXPORTER_OTLP_ENDPOINT). W3C traceparent/tracestate is read and written; B3 (single or
 // multi header) is accepted on input. Sampling is decided here, before any span object exists, so an
 // unsampled request costs a header parse or two ids and one string (still propagated with flags 00,
-// so the next sidecar makes the same decision instead of sampling the trace on its own).
+// so the next sidecar makes the same decision instead of sampling the trace on its own). A sampled
+// request is recorded as plain span records (span-record.ts), which the export worker turns into
+// OpenTelemetry spans for the SDK's batch processor and OTLP exporter: the request path runs none of
+// the SDK's span code, which at 1 % sampling ran too rarely to be optimised (~150k instructions a
+// sampled request against ~10k for the records; bench/RESULTS.md, "Telemetry overhead").
 //
 // Span kinds follow what Envoy/Istio sidecars emit: the inbound request is a SERVER span, the outbound
 // request a CLIENT span, and every attempt (try) a CLIENT child span whose id goes upstream in
 // traceparent, so the peer's SERVER span hangs under the very try that reached it.
 import { randomFillSync } from 'node:crypto';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
-import { parseTraceParent, TraceState } from '@opentelemetry/core';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags } from '@opentelemetry/api';
+import { parseTraceParent } from '@opentelemetry/core';
 import { B3Propagator } from '@opentelemetry/propagator-b3';
-import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
@@ -24,7 +26,6 @@ import {
   ATTR_NETWORK_PEER_PORT,
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
-  ATTR_SERVICE_NAME,
   ATTR_URL_FULL,
   ATTR_URL_PATH,
   ATTR_URL_SCHEME,
@@ -33,7 +34,8 @@ import { parseHostPort } from '../address.js';
 import { meshError } from '../errors.js';
 import type { Headers } from '../handler.js';
 import type { Direction, RequestEnd, RequestStart } from './observer.js';
-import { WorkerSpanExporter } from './worker-span-exporter.js';
+import { newSpanId, type SpanRecord, type SpanSink } from './span-record.js';
+import { WorkerSpanSink } from './worker-span-exporter.js';
 
 export const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
 export type SamplerKind = (typeof SAMPLERS)[number];
@@ -177,16 +179,13 @@ export function extractParent(headers: Headers): Parent | undefined {
 }
 
 export interface TracingOptions {
-  /** service.name of the spans (OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES still win). */
-  serviceName: string;
-  exporter: SpanExporter;
+  /** Where finished span records go: WorkerSpanSink (fromEnv), or ProcessorSink (span-export.ts) in process. */
+  sink: SpanSink;
   sampler?: SamplerKind;
   /** Fixed ratio (OTEL_TRACES_SAMPLER_ARG); when undefined the mesh config's ratio applies. */
   ratioOverride?: number;
   /** The mesh config's telemetry.tracing.sampleRatio (default 0.01); changed with setSampleRatio(). */
   sampleRatio?: number;
-  /** Export spans one by one instead of in batches (tests). */
-  simpleProcessor?: boolean;
   /** Randomness of root sampling decisions (tests). */
   random?: () => number;
 }
@@ -195,8 +194,7 @@ export class Tracing {
   readonly sampler: SamplerKind;
   #ratioOverride: number | undefined;
   #configRatio: number;
-  #provider: BasicTracerProvider;
-  #tracer: Tracer;
+  #sink: SpanSink;
   #random: () => number;
 
   constructor(opts: TracingOptions) {
@@ -204,14 +202,7 @@ export class Tracing {
     this.#ratioOverride = opts.ratioOverride;
     this.#configRatio = opts.sampleRatio ?? DEFAULT_SAMPLE_RATIO;
     this.#random = opts.random ?? Math.random;
-    const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: opts.serviceName, 'meshlet.component': 'sidecar' }).merge(detectResources({ detectors: [envDetector] }));
-    this.#provider = new BasicTracerProvider({
-      resource,
-      // The sampling decision is made in start(); whatever reaches the SDK is recorded.
-      sampler: new AlwaysOnSampler(),
-      spanProcessors: [opts.simpleProcessor ? new SimpleSpanProcessor(opts.exporter) : new BatchSpanProcessor(opts.exporter)],
-    });
-    this.#tracer = this.#provider.getTracer('meshlet');
+    this.#sink = opts.sink;
   }
 
   /** Tracing configured by the OTEL_* environment, or undefined when no OTLP endpoint is set. */
@@ -219,9 +210,10 @@ export class Tracing {
     const env = opts.env ?? process.env;
     const te = tracingEnv(env);
     if (te === undefined) return undefined;
-    // The exporter (in its worker) reads the endpoint, headers, compression and timeout from the same variables.
-    const exporter = new WorkerSpanExporter({ protocol: te.protocol });
-    return new Tracing({ serviceName: te.serviceName ?? opts.service, exporter, sampler: te.sampler, ratioOverride: te.ratio, sampleRatio: opts.sampleRatio });
+    // The worker's exporter reads the endpoint, headers, compression and timeout from the same variables,
+    // its batch processor OTEL_BSP_*, its resource OTEL_RESOURCE_ATTRIBUTES.
+    const sink = new WorkerSpanSink({ protocol: te.protocol, serviceName: te.serviceName ?? opts.service });
+    return new Tracing({ sink, sampler: te.sampler, ratioOverride: te.ratio, sampleRatio: opts.sampleRatio });
   }
 
   /** The ratio new traces are sampled at. */
@@ -238,36 +230,17 @@ export class Tracing {
   start(s: RequestStart): RequestTrace {
     const parent = extractParent(s.headers);
     if (!this.#decide(parent)) return new UnsampledTrace(parent);
-    const kind = s.direction === 'inbound' ? SpanKind.SERVER : SpanKind.CLIENT;
-    const hp = parseHostPort(s.authority, '');
-    const path = pathOnly(s.path);
-    const parentCtx = parent === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, toSpanContext(parent));
-    const span = this.#tracer.startSpan(
-      s.method,
-      {
-        kind,
-        startTime: s.startedAt,
-        attributes: {
-          [ATTR_HTTP_REQUEST_METHOD]: s.method,
-          [ATTR_URL_PATH]: path,
-          [ATTR_URL_SCHEME]: 'http',
-          [ATTR_SERVER_ADDRESS]: hp?.host || s.authority,
-          ...(hp && hp.port ? { [ATTR_SERVER_PORT]: hp.port } : {}),
-          'meshlet.direction': s.direction,
-        },
-      },
-      parentCtx,
-    );
-    return new SampledTrace(this.#tracer, span, s, path, parent?.traceState);
+    return new SampledTrace(this.#sink, s, parent);
   }
 
+  /** Resolves when the spans of requests ended so far have been exported (or failed to be). */
   async forceFlush(): Promise<void> {
-    await this.#provider.forceFlush();
+    await this.#sink.forceFlush();
   }
 
   /** Exports what is queued, then stops. */
   async shutdown(): Promise<void> {
-    await this.#provider.shutdown();
+    await this.#sink.shutdown();
   }
 
   #decide(parent: Parent | undefined): boolean {
@@ -291,16 +264,6 @@ export class Tracing {
 /** Deterministic ratio decision on a trace id's low 56 bits (random in W3C level 2 ids), like TraceIdRatioBased. */
 function traceIdBelow(traceId: string, ratio: number): boolean {
   return parseInt(traceId.slice(18), 16) / 2 ** 56 < ratio;
-}
-
-function toSpanContext(p: Parent): SpanContext {
-  return {
-    traceId: p.traceId,
-    spanId: p.spanId,
-    traceFlags: TraceFlags.SAMPLED,
-    isRemote: true,
-    traceState: p.traceState !== undefined ? new TraceState(p.traceState) : undefined,
-  };
 }
 
 function pathOnly(target: string): string {
@@ -335,83 +298,121 @@ class UnsampledTrace implements RequestTrace {
   end(): void {}
 }
 
+// What the SDK made of a span before: the same names, kinds, attributes and statuses, now as records.
 class SampledTrace implements RequestTrace {
   readonly sampled = true;
   readonly traceId: string;
-  #tracer: Tracer;
-  #span: Span;
-  #start: RequestStart;
-  #path: string;
-  #tracestate: string | undefined;
+  readonly #sink: SpanSink;
+  readonly #start: RequestStart;
+  readonly #path: string;
+  readonly #span: SpanRecord;
 
-  constructor(tracer: Tracer, span: Span, start: RequestStart, path: string, tracestate: string | undefined) {
-    this.#tracer = tracer;
-    this.#span = span;
-    this.#start = start;
-    this.#path = path;
-    this.#tracestate = tracestate;
-    this.traceId = span.spanContext().traceId;
+  constructor(sink: SpanSink, s: RequestStart, parent: Parent | undefined) {
+    this.#sink = sink;
+    this.#start = s;
+    const root = parent === undefined ? newRootTraceparent() : undefined;
+    this.traceId = parent?.traceId ?? root!.slice(3, 35);
+    const hp = parseHostPort(s.authority, '');
+    const path = (this.#path = pathOnly(s.path));
+    const attributes: SpanRecord['attributes'] = {
+      [ATTR_HTTP_REQUEST_METHOD]: s.method,
+      [ATTR_URL_PATH]: path,
+      [ATTR_URL_SCHEME]: 'http',
+      [ATTR_SERVER_ADDRESS]: hp?.host || s.authority,
+    };
+    if (hp && hp.port) attributes[ATTR_SERVER_PORT] = hp.port;
+    attributes['meshlet.direction'] = s.direction;
+    this.#span = {
+      traceId: this.traceId,
+      spanId: root !== undefined ? root.slice(36, 52) : newSpanId(),
+      parentSpanId: parent?.spanId,
+      parentRemote: parent !== undefined,
+      traceState: parent?.traceState,
+      name: s.method,
+      kind: s.direction === 'inbound' ? SpanKind.SERVER : SpanKind.CLIENT,
+      start: s.startedAt,
+      end: 0,
+      attributes,
+      status: SpanStatusCode.UNSET,
+      statusMessage: undefined,
+    };
   }
 
   attemptStarted(attempt: number, endpoint: string, headers: Headers): AttemptTrace {
     const s = this.#start;
+    const parent = this.#span;
     const peer = parseHostPort(endpoint, '');
     const hp = parseHostPort(s.authority, '');
-    const span = this.#tracer.startSpan(
-      s.method,
-      {
-        kind: SpanKind.CLIENT,
-        attributes: {
-          [ATTR_HTTP_REQUEST_METHOD]: s.method,
-          [ATTR_URL_FULL]: `http://${s.authority}${this.#path}`,
-          [ATTR_SERVER_ADDRESS]: hp?.host || s.authority,
-          ...(hp && hp.port ? { [ATTR_SERVER_PORT]: hp.port } : {}),
-          ...(peer ? { [ATTR_NETWORK_PEER_ADDRESS]: peer.host, [ATTR_NETWORK_PEER_PORT]: peer.port } : {}),
-          ...(attempt > 1 ? { [ATTR_HTTP_REQUEST_RESEND_COUNT]: attempt - 1 } : {}),
-          'meshlet.endpoint': endpoint,
-          'meshlet.attempt': attempt,
-        },
-      },
-      trace.setSpan(ROOT_CONTEXT, this.#span),
-    );
-    const sc = span.spanContext();
-    headers.traceparent = `00-${sc.traceId}-${sc.spanId}-01`;
-    if (this.#tracestate !== undefined) headers.tracestate = this.#tracestate;
+    const attributes: SpanRecord['attributes'] = {
+      [ATTR_HTTP_REQUEST_METHOD]: s.method,
+      [ATTR_URL_FULL]: `http://${s.authority}${this.#path}`,
+      [ATTR_SERVER_ADDRESS]: hp?.host || s.authority,
+    };
+    if (hp && hp.port) attributes[ATTR_SERVER_PORT] = hp.port;
+    if (peer) {
+      attributes[ATTR_NETWORK_PEER_ADDRESS] = peer.host;
+      attributes[ATTR_NETWORK_PEER_PORT] = peer.port;
+    }
+    if (attempt > 1) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = attempt - 1;
+    attributes['meshlet.endpoint'] = endpoint;
+    attributes['meshlet.attempt'] = attempt;
+    const span: SpanRecord = {
+      traceId: parent.traceId,
+      spanId: newSpanId(),
+      parentSpanId: parent.spanId,
+      parentRemote: false,
+      traceState: parent.traceState,
+      name: s.method,
+      kind: SpanKind.CLIENT,
+      start: performance.now(),
+      end: 0,
+      attributes,
+      status: SpanStatusCode.UNSET,
+      statusMessage: undefined,
+    };
+    headers.traceparent = `00-${span.traceId}-${span.spanId}-01`;
+    if (span.traceState !== undefined) headers.tracestate = span.traceState;
     return {
       end: (status, errorCode) => {
-        if (status !== undefined && status > 0) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+        span.end = performance.now();
+        if (status !== undefined && status > 0) attributes[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
         // Client spans: 4xx and 5xx are errors of this call (OTel HTTP semconv).
         const failed = errorCode !== undefined || status === undefined || status >= 400;
-        if (errorCode !== undefined) span.setAttribute('meshlet.error_code', errorCode);
+        if (errorCode !== undefined) attributes['meshlet.error_code'] = errorCode;
         if (failed) {
-          span.setAttribute(ATTR_ERROR_TYPE, errorCode ?? (status !== undefined ? String(status) : '_OTHER'));
-          span.setStatus({ code: SpanStatusCode.ERROR, message: errorCode });
+          attributes[ATTR_ERROR_TYPE] = errorCode ?? (status !== undefined ? String(status) : '_OTHER');
+          span.status = SpanStatusCode.ERROR;
+          span.statusMessage = errorCode;
         }
-        span.end();
+        this.#sink.push(span);
       },
     };
   }
 
   end(e: RequestEnd): void {
     const span = this.#span;
+    const a = span.attributes;
     const info = e.info;
+    const method = this.#start.method;
     const direction: Direction = this.#start.direction;
-    span.updateName(info.route ? `${this.#start.method} ${info.route}` : info.service ? `${this.#start.method} ${info.service}` : this.#start.method);
-    if (e.status > 0) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, e.status);
-    if (info.service !== undefined) span.setAttribute('meshlet.service', info.service);
-    if (info.route !== undefined) span.setAttribute('meshlet.route', info.route);
-    if (info.backend !== undefined) span.setAttribute('meshlet.backend', info.backend);
-    if (info.endpoint !== undefined) span.setAttribute('meshlet.endpoint', info.endpoint);
-    span.setAttribute('meshlet.attempts', info.attempts);
-    span.setAttribute('http.request.body.size', e.bytesIn);
-    span.setAttribute('http.response.body.size', e.bytesOut);
-    if (info.errorCode !== undefined) span.setAttribute('meshlet.error_code', info.errorCode);
+    span.end = performance.now();
+    span.name = info.route ? `${method} ${info.route}` : info.service ? `${method} ${info.service}` : method;
+    if (e.status > 0) a[ATTR_HTTP_RESPONSE_STATUS_CODE] = e.status;
+    if (info.service !== undefined) a['meshlet.service'] = info.service;
+    if (info.route !== undefined) a['meshlet.route'] = info.route;
+    if (info.backend !== undefined) a['meshlet.backend'] = info.backend;
+    if (info.endpoint !== undefined) a['meshlet.endpoint'] = info.endpoint;
+    a['meshlet.attempts'] = info.attempts;
+    a['http.request.body.size'] = e.bytesIn;
+    a['http.response.body.size'] = e.bytesOut;
+    if (info.errorCode !== undefined) a['meshlet.error_code'] = info.errorCode;
     // Server spans fail on 5xx only (a 4xx is the caller's problem); client spans on 4xx too.
     const failed = info.errorCode !== undefined || e.status >= (direction === 'inbound' ? 500 : 400) || e.status === 0;
     if (failed) {
-      span.setAttribute(ATTR_ERROR_TYPE, info.errorCode ?? String(e.status));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: info.errorCode });
+      a[ATTR_ERROR_TYPE] = info.errorCode ?? String(e.status);
+      span.status = SpanStatusCode.ERROR;
+      span.statusMessage = info.errorCode;
     }
-    span.end();
+    this.#sink.push(span);
   }
 }

@@ -1,105 +1,132 @@
-// A SpanExporter that serializes spans to OTLP on the main thread and sends them from a worker thread.
+// The span sink of a sidecar: finished span records (span-record.ts) go to a worker thread in
+// batches, and the worker runs OpenTelemetry's own pipeline on them: ReadableSpans, the SDK's
+// BatchSpanProcessor (OTEL_BSP_*), the OTLP serializer and the OTLP/HTTP export delegate
+// (OTEL_EXPORTER_OTLP_*) — otlp-export-worker.ts.
 //
-// Why: the stock exporter's HTTP client runs node's streams, sockets and event emitters on objects
-// of other shapes than the data path's, in the same isolate. Every export then deoptimises the
-// data path's hottest core functions (Readable.read, onStreamRead, writeOrBuffer, Socket._read,
-// emit… "wrong map"), which V8 recompiles as slower polymorphic code: a sidecar at 1 % sampling saw
-// 80 deoptimisations and a compile every ~100 ms where one that serialized and dropped its spans saw
-// 8 (bench/RESULTS.md, Telemetry overhead, session 5). A worker has its own isolate: its HTTP client
-// shares no feedback with the data path. Serializing stays here (a span is not transferable; its
-// OTLP bytes are) and costs the same as before.
+// Why a worker, twice over. (1) The stock exporter's HTTP client runs node's streams, sockets and
+// event emitters on objects of other shapes than the data path's, in the same isolate: every export
+// deoptimised the data path's hottest core functions (Readable.read, onStreamRead, writeOrBuffer…
+// "wrong map"); a worker has its own isolate (bench/RESULTS.md, Telemetry overhead, session 5).
+// (2) The SDK's spans and serializer are slow on a thread where they run for one request in a
+// hundred: a record is a dozen fields, and the SDK is not even loaded on the request path's thread
+// (session 7).
 import { Worker } from 'node:worker_threads';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { OtlpProtocol } from './tracing.js';
+import type { SpanRecord, SpanSink } from './span-record.js';
 
-export interface WorkerExportOptions {
+export interface WorkerSinkOptions {
   protocol: OtlpProtocol;
+  /** service.name (OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES still win, in the worker). */
+  serviceName: string;
+  /** Records are handed over once this many are waiting... */
+  batchRecords?: number;
+  /** ...or once the oldest has waited this long. The SDK's own batching (OTEL_BSP_*) follows in the worker. */
+  handOffMs?: number;
 }
 
-export interface ExportRequest {
-  id: number;
-  bytes: Uint8Array;
-  /** Spans in the request (the delegate's self-observability counts them). */
-  spans: number;
+/** What the worker is started with. */
+export interface WorkerSinkData {
+  protocol: OtlpProtocol;
+  serviceName: string;
+  /** The main thread's performance.timeOrigin: records carry its performance.now() times. */
+  timeOrigin: number;
 }
 
-export interface ExportReply {
-  id: number;
-  code: ExportResultCode;
-  error: string | undefined;
-}
+export type ToWorker = { records: SpanRecord[] } | { flush: number } | { shutdown: true };
+export type FromWorker = { flushed: number };
 
 // The worker is the compiled JavaScript next to this module (tests run it from dist/, as the sidecar does).
 const WORKER_URL = new URL('./otlp-export-worker.js', import.meta.url);
 
-export class WorkerSpanExporter implements SpanExporter {
-  #worker: Worker;
-  #serializer: typeof ProtobufTraceSerializer | typeof JsonTraceSerializer;
-  #pending = new Map<number, (r: ExportResult) => void>();
-  #next = 0;
+export class WorkerSpanSink implements SpanSink {
+  readonly #worker: Worker;
+  readonly #batchRecords: number;
+  readonly #handOffMs: number;
+  #records: SpanRecord[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #flushes = new Map<number, () => void>();
+  #nextFlush = 0;
   #exited: Promise<void>;
-  #dead: Error | undefined;
-  #stopping = false;
-  /** forceFlush() callers, resolved when no export is left in flight. */
-  #drained: Array<() => void> = [];
+  #dead = false;
+  #stopping: Promise<void> | undefined;
 
-  constructor(opts: WorkerExportOptions) {
-    this.#serializer = opts.protocol === 'http/json' ? JsonTraceSerializer : ProtobufTraceSerializer;
+  constructor(opts: WorkerSinkOptions) {
+    this.#batchRecords = opts.batchRecords ?? 256;
+    this.#handOffMs = opts.handOffMs ?? 100;
+    const workerData: WorkerSinkData = { protocol: opts.protocol, serviceName: opts.serviceName, timeOrigin: performance.timeOrigin };
     // No node options: V8's flags are the process's anyway, and the parent's (--input-type, -e, a
     // loader) mean nothing to a worker file.
-    this.#worker = new Worker(WORKER_URL, { workerData: opts, execArgv: [] });
-    // An idle worker does not hold the process open; one with exports in flight, or shutting down, does
-    // (else a process whose last handle closed would exit before its spans were sent).
+    this.#worker = new Worker(WORKER_URL, { workerData, execArgv: [] });
+    // An idle worker does not hold the process open (its batch processor's timer is unref()ed too);
+    // one asked to flush or shut down does, until it answers.
     this.#worker.unref();
-    this.#worker.on('message', (m: ExportReply) => {
-      const done = this.#pending.get(m.id);
-      this.#pending.delete(m.id);
-      done?.({ code: m.code, error: m.error !== undefined ? new Error(m.error) : undefined });
-      if (this.#pending.size === 0) {
-        if (!this.#stopping) this.#worker.unref();
-        for (const resolve of this.#drained.splice(0)) resolve();
-      }
+    this.#worker.on('message', (m: FromWorker) => {
+      const done = this.#flushes.get(m.flushed);
+      this.#flushes.delete(m.flushed);
+      if (this.#flushes.size === 0 && this.#stopping === undefined) this.#worker.unref();
+      done?.();
     });
-    this.#worker.on('error', (e) => this.#fail(e));
+    this.#worker.on('error', (e) => this.#fail(e.message));
     this.#exited = new Promise((resolve) =>
       this.#worker.once('exit', (code) => {
-        this.#fail(new Error(`the OTLP export worker exited (code ${code})`));
+        this.#fail(`exit code ${code}`);
         resolve();
       }),
     );
   }
 
-  export(spans: ReadableSpan[], done: (r: ExportResult) => void): void {
-    if (this.#dead !== undefined) return done({ code: ExportResultCode.FAILED, error: this.#dead });
-    const bytes = this.#serializer.serializeRequest(spans);
-    if (bytes === undefined) return done({ code: ExportResultCode.FAILED, error: new Error('OTLP serialization failed') });
-    const id = this.#next++;
-    this.#pending.set(id, done);
-    this.#worker.ref();
-    const req: ExportRequest = { id, bytes, spans: spans.length };
-    this.#worker.postMessage(req);
+  push(record: SpanRecord): void {
+    if (this.#dead || this.#stopping !== undefined) return;
+    const n = this.#records.push(record);
+    if (n >= this.#batchRecords) this.#handOff();
+    else if (n === 1) {
+      this.#timer = setTimeout(() => this.#handOff(), this.#handOffMs);
+      this.#timer.unref();
+    }
   }
 
-  /** Waits for the exports already handed to the worker. */
   forceFlush(): Promise<void> {
-    if (this.#pending.size === 0 || this.#dead !== undefined) return Promise.resolve();
-    return new Promise((resolve) => this.#drained.push(resolve));
-  }
-
-  async shutdown(): Promise<void> {
-    if (this.#dead !== undefined) return;
-    this.#stopping = true;
+    if (this.#dead) return Promise.resolve();
+    this.#handOff();
+    const id = this.#nextFlush++;
     this.#worker.ref();
-    this.#worker.postMessage({ shutdown: true });
-    await this.#exited;
+    this.#post({ flush: id });
+    return new Promise((resolve) => this.#flushes.set(id, resolve));
   }
 
-  #fail(e: Error): void {
-    this.#dead ??= e;
-    for (const done of this.#pending.values()) done({ code: ExportResultCode.FAILED, error: e });
-    this.#pending.clear();
-    for (const resolve of this.#drained.splice(0)) resolve();
+  shutdown(): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (this.#dead) return;
+      this.#handOff();
+      this.#worker.ref();
+      this.#post({ shutdown: true });
+      await this.#exited;
+    })();
+    return this.#stopping;
+  }
+
+  #handOff(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#records.length === 0) return;
+    const records = this.#records;
+    this.#records = [];
+    this.#post({ records });
+  }
+
+  #post(m: ToWorker): void {
+    if (!this.#dead) this.#worker.postMessage(m);
+  }
+
+  /** The worker is gone: what it held is lost, and nobody waits for it any more. */
+  #fail(why: string): void {
+    if (!this.#dead && this.#stopping === undefined) {
+      // No logger reaches here; one line on stderr, in the process log's shape, says why traces stopped.
+      process.stderr.write(`${JSON.stringify({ level: 50, time: new Date().toISOString(), msg: 'the OTLP export worker stopped; spans are dropped from now on', error: why })}\n`);
+    }
+    this.#dead = true;
+    this.#records = [];
+    for (const done of this.#flushes.values()) done();
+    this.#flushes.clear();
   }
 }
