@@ -80,6 +80,25 @@ describe('formatAccessLine', () => {
       const x = { ...shapes[(i * 7 + (i >> 3)) % shapes.length]!, attempts: i % 3, bytesOut: i };
       expect(formatAccessLine(x, 1_000 * i)).toBe(reference(x, 1_000 * i));
     }
+    // Runs that repeat and then change one field at a time (status, attempts, byte counts, a trace id
+    // or none, a path or trace id that needs escaping, the second and the millisecond), so every
+    // memoised piece is both reused and rebuilt.
+    const paths = ['/u/1', '/a"b', '/caf\u00e9', '/t\tab', '/\ud83d\ude00', '/lone\ud800'];
+    const traces = [undefined, 'ab', '4bf92f3577b34da6a3ce929d0e0e4736', 'x"y'];
+    let t = 1_764_000_000_000;
+    for (let i = 0; i < 3_000; i++) {
+      const x: AccessLogEntry = {
+        ...shapes[(i >> 4) % shapes.length]!,
+        status: [200, 200, 503, 404, 0][(i >> 2) % 5]!,
+        attempts: (i >> 5) % 3,
+        bytesIn: (i >> 3) % 2,
+        bytesOut: i % 7 === 0 ? i : 1234,
+        path: paths[(i >> 1) % paths.length]!,
+        traceId: traces[((i >> 1) + (i >> 6)) % traces.length],
+      };
+      t += [0, 1, 7, 999, 1_000, 1_001][i % 6]!;
+      expect(formatAccessLine(x, t)).toBe(reference(x, t));
+    }
   });
 });
 
