@@ -21,6 +21,8 @@
 //                                       [--instructions PASSES] (callgrind's instructions per request, bench/instructions.ts;
 //                                       with --rounds 0 nothing else is timed)
 //                                       [--keep-counts DIR] (each pass's dumps, one per thread, for callgrind_annotate)
+//                                       [--base DIR] (variants written NAME@base run NAME from the checkout in DIR:
+//                                       two builds side by side in one run, e.g. --variants bare,bare-again,full@base,full)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
@@ -45,6 +47,11 @@ const VARIANTS = ['bare', 'bare-again', 'metrics', 'metrics+access-log', 'metric
 type Variant = (typeof VARIANTS)[number];
 const traces = (v: Variant): boolean => v === 'metrics+tracing' || v === 'metrics+tracing-unsampled' || v === 'full';
 const logs = (v: Variant): boolean => v === 'metrics+access-log' || v === 'full';
+// A run: a variant of this checkout's build, or `variant@base` of the --base checkout's. On a machine
+// whose speed moves several per cent between runs (bench/RESULTS.md), two builds compare fairly only
+// as pairs measured in the same rounds.
+type Run = Variant | `${Variant}@base`;
+const variantOf = (r: Run): Variant => (r.endsWith('@base') ? r.slice(0, -'@base'.length) : r) as Variant;
 const HOST = 'bench';
 const { values: opt } = parseArgs({
   options: {
@@ -65,6 +72,7 @@ const { values: opt } = parseArgs({
     fresh: { type: 'string', default: 'off' },
     instructions: { type: 'string', default: '0' },
     'keep-counts': { type: 'string' },
+    base: { type: 'string' },
   },
 });
 
@@ -298,8 +306,8 @@ interface Child {
 }
 
 /** A compiled bench role; `nodeFlags` before the script, `cpus` pins it (taskset execs node: same pid). */
-function child(args: string[], env: Readonly<Record<string, string>> = {}, how: { nodeFlags?: readonly string[]; cpus?: string | undefined } = {}): Child {
-  const nodeArgs = [...(how.nodeFlags ?? []), COMPILED_SELF, ...args];
+function child(args: string[], env: Readonly<Record<string, string>> = {}, how: { nodeFlags?: readonly string[]; cpus?: string | undefined; script?: string } = {}): Child {
+  const nodeArgs = [...(how.nodeFlags ?? []), how.script ?? COMPILED_SELF, ...args];
   const [cmd, argv] = how.cpus !== undefined ? ['taskset', ['-c', how.cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
   const proc = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
@@ -343,7 +351,7 @@ async function stop(c: Child): Promise<void> {
 }
 
 interface Sample {
-  variant: Variant;
+  variant: Run;
   round: number;
   rps: number;
   p50Us: number;
@@ -379,8 +387,15 @@ async function main(): Promise<void> {
   // throughput ratio is the inverse of the CPU cost ratio. Needs pinning; sequential otherwise.
   const concurrent = opt.mode === 'concurrent';
   // --variants bare,full: fewer variants make shorter rounds, so each pair is measured closer in time.
-  const variants = (opt.variants?.split(',') ?? [...VARIANTS]) as Variant[];
-  for (const v of variants) if (!VARIANTS.includes(v)) throw new Error(`--variants: unknown variant ${JSON.stringify(v)} (expected some of ${VARIANTS.join(', ')})`);
+  const variants = (opt.variants?.split(',') ?? [...VARIANTS]) as Run[];
+  for (const v of variants) if (!VARIANTS.includes(variantOf(v))) throw new Error(`--variants: unknown variant ${JSON.stringify(v)} (expected some of ${VARIANTS.join(', ')}, each optionally @base)`);
+  // The base checkout's compiled bench (npm run build and tsc -p bench/tsconfig.json there).
+  const baseScript = opt.base !== undefined ? path.resolve(opt.base, 'dist/bench/telemetry-overhead.js') : undefined;
+  if (variants.some((v) => v.endsWith('@base'))) {
+    if (baseScript === undefined) throw new Error('--variants: NAME@base needs --base DIR (a checkout, built, with its bench compiled)');
+    statSync(baseScript); // a missing build fails here, not in the middle of a round
+  }
+  const scriptOf = (v: Run): string => (v.endsWith('@base') ? baseScript! : COMPILED_SELF);
   if (variants[0] !== 'bare') throw new Error('--variants: the first must be bare (the others are compared with it)');
   if (concurrent && !pinned) throw new Error('--mode concurrent needs pinning (taskset and 2 or more CPUs, --pin auto)');
   if (opt.fresh !== 'on' && opt.fresh !== 'off') throw new Error(`--fresh: expected on or off, got ${JSON.stringify(opt.fresh)}`);
@@ -413,11 +428,11 @@ async function main(): Promise<void> {
     // round gets a new set: two processes of the same code differ by several per cent (JIT decisions,
     // memory layout), so one process per variant for the whole run carries that spread into every
     // pair; new processes each round make it part of the noise the median of pairs removes.
-    type Sidecars = Map<Variant, { c: Child; outbound: string }>;
+    type Sidecars = Map<Run, { c: Child; outbound: string }>;
     const startSidecars = async (): Promise<Sidecars> => {
       const set: Sidecars = new Map();
       for (const v of variants) {
-        const c = child(['--role', 'sidecar', '--variant', v, '--upstream', upstreamAddr, '--dir', dir], { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${receiverAddr}`, OTEL_SERVICE_NAME: 'bench-client', ...MESHLET_NODE_ENV }, { nodeFlags: MESHLET_NODE_FLAGS, cpus: sidecarCpus });
+        const c = child(['--role', 'sidecar', '--variant', variantOf(v), '--upstream', upstreamAddr, '--dir', dir], { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${receiverAddr}`, OTEL_SERVICE_NAME: 'bench-client', ...MESHLET_NODE_ENV }, { nodeFlags: MESHLET_NODE_FLAGS, cpus: sidecarCpus, script: scriptOf(v) });
         parties.push(c);
         const outbound = String((await waitLine(c, (o) => o.msg === 'listening' && o.listener === 'outbound')).address);
         set.set(v, { c, outbound });
@@ -427,7 +442,7 @@ async function main(): Promise<void> {
     };
     // The access log measured (full's, or metrics+access-log's): its bytes and dropped lines, summed
     // over the processes that wrote one.
-    const logger = variants.find(logs);
+    const logger = variants.find((v) => logs(variantOf(v)));
     let accessLogBytes = 0;
     let accessLogDropped = logger === undefined ? NaN : 0;
     const stopSidecars = async (set: Sidecars): Promise<void> => {
@@ -454,7 +469,7 @@ async function main(): Promise<void> {
         }
         // Rotate the order each round so no variant always runs first (or last) after a pause.
         const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
-        const measure = async (v: Variant): Promise<void> => {
+        const measure = async (v: Run): Promise<void> => {
           const s = sidecars.get(v)!;
           const pid = s.c.proc.pid!;
           const cpu0 = processCpuUs(pid, tickUs);
@@ -483,14 +498,14 @@ async function main(): Promise<void> {
       await wr.exited;
     }
     // Instructions per request under callgrind: each variant in its own process, passes interleaved.
-    const counts: { variant: Variant; c: InstructionCount }[] = [];
+    const counts: { variant: Run; c: InstructionCount }[] = [];
     for (let pass = 1; pass <= instructionPasses; pass++) {
       for (const v of variants) {
         const c = await countInstructions(
           {
             name: `${v}-${pass}`,
             command: process.execPath,
-            args: [...MESHLET_NODE_FLAGS, COMPILED_SELF, '--role', 'sidecar', '--variant', v, '--upstream', upstreamAddr, '--dir', dir],
+            args: [...MESHLET_NODE_FLAGS, scriptOf(v), '--role', 'sidecar', '--variant', variantOf(v), '--upstream', upstreamAddr, '--dir', dir],
             env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${receiverAddr}`, OTEL_SERVICE_NAME: 'bench-client', ...MESHLET_NODE_ENV },
             listener: 'outbound',
           },

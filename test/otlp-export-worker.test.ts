@@ -1,4 +1,4 @@
-// The OTLP export runs in a worker thread (core/telemetry/worker-span-exporter.ts): the main thread
+// The OTLP export runs in a worker thread (core/telemetry/worker-span-sink.ts): the main thread
 // hands it span records, and the worker makes them spans for OpenTelemetry's batch processor,
 // serializer and HTTP delegate.
 // A real process built from dist/ records one sampled request and shuts tracing down; a real OTLP/HTTP

@@ -1,4 +1,4 @@
-// The worker half of WorkerSpanSink (worker-span-exporter.ts): span records become ReadableSpans
+// The worker half of WorkerSpanSink (worker-span-sink.ts): span records become ReadableSpans
 // (span-export.ts) for OpenTelemetry's BatchSpanProcessor, which batches them as OTEL_BSP_* say and
 // hands them to an OTLP/HTTP exporter built from the SDK's own serializer and HTTP export delegate,
 // so the endpoint, headers, compression, timeout and retries come from the same
@@ -10,7 +10,7 @@ import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentel
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { BatchSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { meshletResource, toReadableSpan } from './span-export.js';
-import type { FromWorker, ToWorker, WorkerSinkData } from './worker-span-exporter.js';
+import type { FromWorker, ToWorker, WorkerSinkData } from './worker-span-sink.js';
 
 const opts = workerData as WorkerSinkData;
 const json = opts.protocol === 'http/json';

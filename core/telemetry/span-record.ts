@@ -44,8 +44,9 @@ const idWords = new Uint32Array(idBytes.buffer, idBytes.byteOffset, idBytes.leng
 let idPool = '';
 let idOffset = 0;
 
-function hasZeroId(): boolean {
-  for (let i = 0; i < idWords.length; i += 2) if ((idWords[i]! | idWords[i + 1]!) === 0) return true;
+/** Whether a pool of 8-byte ids, seen as 32-bit words, holds an all-zero id (forbidden by W3C). */
+export function hasZeroId(words: Uint32Array): boolean {
+  for (let i = 0; i < words.length; i += 2) if ((words[i]! | words[i + 1]!) === 0) return true;
   return false;
 }
 
@@ -53,7 +54,7 @@ function hasZeroId(): boolean {
 export function newSpanId(): string {
   if (idOffset === idPool.length) {
     do randomFillSync(idBytes);
-    while (hasZeroId());
+    while (hasZeroId(idWords));
     idPool = idBytes.toString('hex');
     idOffset = 0;
   }

@@ -5,6 +5,7 @@ import { isMeshError } from '../errors.js';
 import type { Headers, RequestInfo } from '../handler.js';
 import type { RequestStart } from './observer.js';
 import { ProcessorSink } from './span-export.js';
+import { hasZeroId, newSpanId } from './span-record.js';
 import { extractParent, newRootTraceparent, Tracing, tracingEnv } from './tracing.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -37,6 +38,22 @@ describe('newRootTraceparent', () => {
       seen.add(m![1]!).add(m![2]!);
     }
     expect(seen.size).toBe(2_000);
+  });
+});
+
+describe('newSpanId', () => {
+  it('gives distinct 16-hex ids across several pool refills, and a pool with an all-zero id is seen', () => {
+    const seen = new Set<string>();
+    // A pool holds 512 ids: 2,000 take it through several refills.
+    for (let i = 0; i < 2_000; i++) {
+      const id = newSpanId();
+      expect(id).toMatch(/^[0-9a-f]{16}$/);
+      expect(id).not.toBe('0'.repeat(16));
+      seen.add(id);
+    }
+    expect(seen.size).toBe(2_000);
+    expect(hasZeroId(new Uint32Array([1, 0, 0, 0]))).toBe(true);
+    expect(hasZeroId(new Uint32Array([1, 0, 0, 1]))).toBe(false);
   });
 });
 

@@ -34,8 +34,8 @@ import { parseHostPort } from '../address.js';
 import { meshError } from '../errors.js';
 import type { Headers } from '../handler.js';
 import type { Direction, RequestEnd, RequestStart } from './observer.js';
-import { newSpanId, type SpanRecord, type SpanSink } from './span-record.js';
-import { WorkerSpanSink } from './worker-span-exporter.js';
+import { hasZeroId, newSpanId, type SpanRecord, type SpanSink } from './span-record.js';
+import { WorkerSpanSink } from './worker-span-sink.js';
 
 export const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
 export type SamplerKind = (typeof SAMPLERS)[number];
@@ -133,7 +133,7 @@ let rootOffset = 0;
 
 function refillRootPool(): void {
   do randomFillSync(rootPoolBytes);
-  while (hasZeroWord());
+  while (hasZeroId(rootPoolWords));
   const hex = rootPoolBytes.toString('hex');
   const parts = new Array<string>(ROOTS_PER_POOL);
   for (let i = 0; i < ROOTS_PER_POOL; i++) {
@@ -142,11 +142,6 @@ function refillRootPool(): void {
   }
   rootPool = parts.join('');
   rootOffset = 0;
-}
-
-function hasZeroWord(): boolean {
-  for (let i = 0; i < rootPoolWords.length; i += 2) if ((rootPoolWords[i]! | rootPoolWords[i + 1]!) === 0) return true;
-  return false;
 }
 
 /** A traceparent for a new, unsampled trace (flags 00): random ids, neither all zeros. */
