@@ -131,7 +131,6 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
   const registry = new Registry();
   registerProcessMetrics(registry);
   const accessLog = logs(variant) ? new AccessLog({ destination: path.join(dir, `access-${process.pid}.log`) }) : undefined;
-  // (Session 5's BENCH_EXPORTER=discard experiment went with the in-process exporter it measured.)
   const tracing = traces(variant) ? Tracing.fromEnv({ service: 'client' }) : undefined;
   const observer =
     variant === 'bare' || variant === 'bare-again'

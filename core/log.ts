@@ -10,3 +10,11 @@ export function createLogger(name: string, level = process.env.MESHLET_LOG_LEVEL
 
 /** A logger that drops everything (unit tests, library use). */
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+/**
+ * One line on stderr in the process log's shape, for code that has no logger (a writer losing its
+ * lines, a worker gone): it must still be seen, without taking a logger as a dependency.
+ */
+export function stderrLine(level: 40 | 50, msg: string, fields: Record<string, unknown>): void {
+  process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), msg, ...fields })}\n`);
+}

@@ -44,17 +44,22 @@ export function millis(ms: number): string {
   return `${whole}.${thousandths < 10 ? '00' : thousandths < 100 ? '0' : ''}${f}`;
 }
 
-// toISOString costs ~0.4 µs; the part up to the second changes once a second.
+// toISOString costs ~0.4 µs; the part up to the second changes once a second. Kept bare (isoTime)
+// and with the line's opening (formatAccessLine), both made on the second's first call.
 let cachedSecond = NaN;
-let cachedPrefix = '';
+let cachedPrefix = ''; // "2026-11-24T03:02:26."
+let linePrefix = ''; // '{"level":30,"time":"2026-11-24T03:02:26.'
+
+function enterSecond(second: number): void {
+  cachedSecond = second;
+  cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+  linePrefix = `{"level":30,"time":"${cachedPrefix}`;
+}
 
 /** `2026-11-24T03:02:26.490Z` for a time in epoch milliseconds. */
 export function isoTime(ms: number): string {
   const second = Math.floor(ms / 1000);
-  if (second !== cachedSecond) {
-    cachedSecond = second;
-    cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20); // "…T03:02:26."
-  }
+  if (second !== cachedSecond) enterSecond(second);
   const milli = Math.floor(ms - second * 1000);
   return `${cachedPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
 }
@@ -76,8 +81,6 @@ export function isoTime(ms: number): string {
 const MILLIS_END: readonly string[] = Array.from({ length: 1000 }, (_, m) => `${String(m).padStart(3, '0')}Z"`);
 const TAIL = '","msg":"access"}\n';
 
-let lineSecond = NaN;
-let linePrefix = '';
 let lastDirection: string | undefined;
 let lastMethod: string | undefined;
 let lastAuthority: string | undefined;
@@ -104,10 +107,7 @@ const inner = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s).s
 /** The line for one request, newline included; `path` is expected without its query already. */
 export function formatAccessLine(e: Readonly<AccessLogEntry>, timeMs: number): string {
   const second = Math.floor(timeMs / 1000);
-  if (second !== lineSecond) {
-    lineSecond = second;
-    linePrefix = `{"level":30,"time":"${new Date(second * 1000).toISOString().slice(0, 20)}`;
-  }
+  if (second !== cachedSecond) enterSecond(second);
   const milli = Math.floor(timeMs - second * 1000);
   if (e.direction !== lastDirection || e.method !== lastMethod || e.authority !== lastAuthority) {
     lastDirection = e.direction;

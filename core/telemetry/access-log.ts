@@ -9,6 +9,7 @@
 // that a log shipped to a third party must not hold them by default.
 import { openSync } from 'node:fs';
 import { meshError } from '../errors.js';
+import { stderrLine } from '../log.js';
 import { formatAccessLine } from './access-line.js';
 import { BatchedLineWriter, type LineStream } from './batched-line-writer.js';
 import type { Direction } from './observer.js';
@@ -133,6 +134,6 @@ function warnOncePerCode(): (e: NodeJS.ErrnoException) => void {
     const code = e.code ?? e.message;
     if (seen.has(code)) return;
     seen.add(code);
-    process.stderr.write(`${JSON.stringify({ level: 40, time: new Date().toISOString(), msg: 'access log write failed; its lines are dropped', code })}\n`);
+    stderrLine(40, 'access log write failed; its lines are dropped', { code });
   };
 }

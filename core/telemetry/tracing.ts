@@ -294,6 +294,10 @@ class UnsampledTrace implements RequestTrace {
 }
 
 // What the SDK made of a span before: the same names, kinds, attributes and statuses, now as records.
+function record(traceId: string, spanId: string, parentSpanId: string | undefined, parentRemote: boolean, traceState: string | undefined, name: string, kind: SpanKind, start: number, attributes: SpanRecord['attributes']): SpanRecord {
+  return { traceId, spanId, parentSpanId, parentRemote, traceState, name, kind, start, end: 0, attributes, status: SpanStatusCode.UNSET, statusMessage: undefined };
+}
+
 class SampledTrace implements RequestTrace {
   readonly sampled = true;
   readonly traceId: string;
@@ -301,6 +305,8 @@ class SampledTrace implements RequestTrace {
   readonly #start: RequestStart;
   readonly #path: string;
   readonly #span: SpanRecord;
+  /** server.address and server.port of the authority, shared by the request span and every attempt. */
+  readonly #server: SpanRecord['attributes'];
 
   constructor(sink: SpanSink, s: RequestStart, parent: Parent | undefined) {
     this.#sink = sink;
@@ -308,42 +314,19 @@ class SampledTrace implements RequestTrace {
     const root = parent === undefined ? newRootTraceparent() : undefined;
     this.traceId = parent?.traceId ?? root!.slice(3, 35);
     const hp = parseHostPort(s.authority, '');
+    this.#server = hp && hp.port ? { [ATTR_SERVER_ADDRESS]: hp.host || s.authority, [ATTR_SERVER_PORT]: hp.port } : { [ATTR_SERVER_ADDRESS]: hp?.host || s.authority };
     const path = (this.#path = pathOnly(s.path));
-    const attributes: SpanRecord['attributes'] = {
-      [ATTR_HTTP_REQUEST_METHOD]: s.method,
-      [ATTR_URL_PATH]: path,
-      [ATTR_URL_SCHEME]: 'http',
-      [ATTR_SERVER_ADDRESS]: hp?.host || s.authority,
-    };
-    if (hp && hp.port) attributes[ATTR_SERVER_PORT] = hp.port;
-    attributes['meshlet.direction'] = s.direction;
-    this.#span = {
-      traceId: this.traceId,
-      spanId: root !== undefined ? root.slice(36, 52) : newSpanId(),
-      parentSpanId: parent?.spanId,
-      parentRemote: parent !== undefined,
-      traceState: parent?.traceState,
-      name: s.method,
-      kind: s.direction === 'inbound' ? SpanKind.SERVER : SpanKind.CLIENT,
-      start: s.startedAt,
-      end: 0,
-      attributes,
-      status: SpanStatusCode.UNSET,
-      statusMessage: undefined,
-    };
+    const attributes = { [ATTR_HTTP_REQUEST_METHOD]: s.method, [ATTR_URL_PATH]: path, [ATTR_URL_SCHEME]: 'http', ...this.#server, 'meshlet.direction': s.direction };
+    const spanId = root !== undefined ? root.slice(36, 52) : newSpanId();
+    const kind = s.direction === 'inbound' ? SpanKind.SERVER : SpanKind.CLIENT;
+    this.#span = record(this.traceId, spanId, parent?.spanId, parent !== undefined, parent?.traceState, s.method, kind, s.startedAt, attributes);
   }
 
   attemptStarted(attempt: number, endpoint: string, headers: Headers): AttemptTrace {
     const s = this.#start;
     const parent = this.#span;
     const peer = parseHostPort(endpoint, '');
-    const hp = parseHostPort(s.authority, '');
-    const attributes: SpanRecord['attributes'] = {
-      [ATTR_HTTP_REQUEST_METHOD]: s.method,
-      [ATTR_URL_FULL]: `http://${s.authority}${this.#path}`,
-      [ATTR_SERVER_ADDRESS]: hp?.host || s.authority,
-    };
-    if (hp && hp.port) attributes[ATTR_SERVER_PORT] = hp.port;
+    const attributes: SpanRecord['attributes'] = { [ATTR_HTTP_REQUEST_METHOD]: s.method, [ATTR_URL_FULL]: `http://${s.authority}${this.#path}`, ...this.#server };
     if (peer) {
       attributes[ATTR_NETWORK_PEER_ADDRESS] = peer.host;
       attributes[ATTR_NETWORK_PEER_PORT] = peer.port;
@@ -351,20 +334,7 @@ class SampledTrace implements RequestTrace {
     if (attempt > 1) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = attempt - 1;
     attributes['meshlet.endpoint'] = endpoint;
     attributes['meshlet.attempt'] = attempt;
-    const span: SpanRecord = {
-      traceId: parent.traceId,
-      spanId: newSpanId(),
-      parentSpanId: parent.spanId,
-      parentRemote: false,
-      traceState: parent.traceState,
-      name: s.method,
-      kind: SpanKind.CLIENT,
-      start: performance.now(),
-      end: 0,
-      attributes,
-      status: SpanStatusCode.UNSET,
-      statusMessage: undefined,
-    };
+    const span = record(parent.traceId, newSpanId(), parent.spanId, false, parent.traceState, s.method, SpanKind.CLIENT, performance.now(), attributes);
     headers.traceparent = `00-${span.traceId}-${span.spanId}-01`;
     if (span.traceState !== undefined) headers.tracestate = span.traceState;
     return {

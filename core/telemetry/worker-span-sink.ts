@@ -11,6 +11,7 @@
 // hundred: a record is a dozen fields, and the SDK is not even loaded on the request path's thread
 // (session 7).
 import { Worker } from 'node:worker_threads';
+import { stderrLine } from '../log.js';
 import type { OtlpProtocol } from './tracing.js';
 import type { SpanRecord, SpanSink } from './span-record.js';
 
@@ -18,11 +19,12 @@ export interface WorkerSinkOptions {
   protocol: OtlpProtocol;
   /** service.name (OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES still win, in the worker). */
   serviceName: string;
-  /** Records are handed over once this many are waiting... */
-  batchRecords?: number;
-  /** ...or once the oldest has waited this long. The SDK's own batching (OTEL_BSP_*) follows in the worker. */
-  handOffMs?: number;
 }
+
+// Records are handed over once this many wait, or once the oldest has waited this long; the SDK's own
+// batching (OTEL_BSP_*) follows in the worker.
+const HAND_OFF_RECORDS = 256;
+const HAND_OFF_MS = 100;
 
 /** What the worker is started with. */
 export interface WorkerSinkData {
@@ -40,8 +42,6 @@ const WORKER_URL = new URL('./otlp-export-worker.js', import.meta.url);
 
 export class WorkerSpanSink implements SpanSink {
   readonly #worker: Worker;
-  readonly #batchRecords: number;
-  readonly #handOffMs: number;
   #records: SpanRecord[] = [];
   #timer: NodeJS.Timeout | undefined;
   #flushes = new Map<number, () => void>();
@@ -51,8 +51,6 @@ export class WorkerSpanSink implements SpanSink {
   #stopping: Promise<void> | undefined;
 
   constructor(opts: WorkerSinkOptions) {
-    this.#batchRecords = opts.batchRecords ?? 256;
-    this.#handOffMs = opts.handOffMs ?? 100;
     const workerData: WorkerSinkData = { protocol: opts.protocol, serviceName: opts.serviceName, timeOrigin: performance.timeOrigin };
     // No node options: V8's flags are the process's anyway, and the parent's (--input-type, -e, a
     // loader) mean nothing to a worker file.
@@ -78,9 +76,9 @@ export class WorkerSpanSink implements SpanSink {
   push(record: SpanRecord): void {
     if (this.#dead || this.#stopping !== undefined) return;
     const n = this.#records.push(record);
-    if (n >= this.#batchRecords) this.#handOff();
+    if (n >= HAND_OFF_RECORDS) this.#handOff();
     else if (n === 1) {
-      this.#timer = setTimeout(() => this.#handOff(), this.#handOffMs);
+      this.#timer = setTimeout(() => this.#handOff(), HAND_OFF_MS);
       this.#timer.unref();
     }
   }
@@ -121,8 +119,7 @@ export class WorkerSpanSink implements SpanSink {
   /** The worker is gone: what it held is lost, and nobody waits for it any more. */
   #fail(why: string): void {
     if (!this.#dead && this.#stopping === undefined) {
-      // No logger reaches here; one line on stderr, in the process log's shape, says why traces stopped.
-      process.stderr.write(`${JSON.stringify({ level: 50, time: new Date().toISOString(), msg: 'the OTLP export worker stopped; spans are dropped from now on', error: why })}\n`);
+      stderrLine(50, 'the OTLP export worker stopped; spans are dropped from now on', { error: why });
     }
     this.#dead = true;
     this.#records = [];
