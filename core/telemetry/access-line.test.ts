@@ -35,7 +35,7 @@ describe('millis', () => {
 });
 
 describe('formatAccessLine', () => {
-  const e: AccessLogEntry = { direction: 'outbound', method: 'GET', authority: 'users', path: '/u/1', status: 200, service: 'users', route: 'default', endpoint: '127.0.0.1:9', attempts: 1, durationMs: 0.8154, bytesIn: 0, bytesOut: 12, traceId: 'ab' };
+  const e: AccessLogEntry = { direction: 'outbound', method: 'GET', authority: 'users', path: '/u/1', status: 200, service: 'users', route: 'default', endpoint: '127.0.0.1:9', attempts: 1, durationMs: 0.8154, bytesIn: 0, bytesOut: 12, traceId: '4bf92f3577b34da6a3ce929d0e0e4736' };
 
   it('escapes repeated fields the same way the first time and after (the quoted-form cache)', () => {
     const odd = { ...e, authority: 'we"ird', method: 'G\u0001T', route: 'r\\1' };
@@ -81,10 +81,11 @@ describe('formatAccessLine', () => {
       expect(formatAccessLine(x, 1_000 * i)).toBe(reference(x, 1_000 * i));
     }
     // Runs that repeat and then change one field at a time (status, attempts, byte counts, a trace id
-    // or none, a path or trace id that needs escaping, the second and the millisecond), so every
+    // or none, a path that needs escaping, the second and the millisecond), so every
     // memoised piece is both reused and rebuilt.
     const paths = ['/u/1', '/a"b', '/caf\u00e9', '/t\tab', '/\ud83d\ude00', '/lone\ud800'];
-    const traces = [undefined, 'ab', '4bf92f3577b34da6a3ce929d0e0e4736', 'x"y'];
+    // Trace ids are 32 hex digits by the entry's contract (written unescaped): sidecar-observer.test.ts.
+    const traces = [undefined, '0af7651916cd43dd8448eb211c80319c', '4bf92f3577b34da6a3ce929d0e0e4736'];
     let t = 1_764_000_000_000;
     for (let i = 0; i < 3_000; i++) {
       const x: AccessLogEntry = {

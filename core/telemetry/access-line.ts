@@ -53,7 +53,7 @@ let linePrefix = ''; // '{"level":30,"time":"2026-11-24T03:02:26.'
 function enterSecond(second: number): void {
   cachedSecond = second;
   cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20);
-  linePrefix = `{"level":30,"time":"${cachedPrefix}`;
+  linePrefix = ['{"level":30,"time":"', cachedPrefix].join('');
 }
 
 /** `2026-11-24T03:02:26.490Z` for a time in epoch milliseconds. */
@@ -113,7 +113,7 @@ export function formatAccessLine(e: Readonly<AccessLogEntry>, timeMs: number): s
     lastDirection = e.direction;
     lastMethod = e.method;
     lastAuthority = e.authority;
-    head = `,"direction":${quoted(e.direction)},"method":${quoted(e.method)},"authority":${quoted(e.authority)},"path":"`;
+    head = [',"direction":', quoted(e.direction), ',"method":', quoted(e.method), ',"authority":', quoted(e.authority), ',"path":"'].join('');
   }
   if (e.errorCode !== lastErrorCode || e.service !== lastService || e.route !== lastRoute || e.endpoint !== lastEndpoint) {
     lastErrorCode = e.errorCode;
@@ -131,15 +131,17 @@ export function formatAccessLine(e: Readonly<AccessLogEntry>, timeMs: number): s
     lastStatus = e.status;
     lastAttempts = e.attempts;
     statusMiddle = middle;
-    statusRun = `","status":${num(e.status)}${middle}${num(e.attempts)},"durationMs":`;
+    statusRun = ['","status":', num(e.status), middle, num(e.attempts), ',"durationMs":'].join('');
   }
   const traced = e.traceId !== undefined;
   if (e.bytesIn !== lastBytesIn || e.bytesOut !== lastBytesOut || traced !== lastTraced) {
     lastBytesIn = e.bytesIn;
     lastBytesOut = e.bytesOut;
     lastTraced = traced;
-    bytesRun = `,"bytesIn":${num(e.bytesIn)},"bytesOut":${num(e.bytesOut)}${traced ? ',"traceId":"' : ',"msg":"access"}\n'}`;
+    bytesRun = [',"bytesIn":', num(e.bytesIn), ',"bytesOut":', num(e.bytesOut), traced ? ',"traceId":"' : ',"msg":"access"}\n'].join('');
   }
   const line = `${linePrefix}${MILLIS_END[milli]}${head}${inner(e.path)}${statusRun}${millis(e.durationMs)}${bytesRun}`;
-  return traced ? `${line}${inner(e.traceId!)}${TAIL}` : line;
+  // A trace id is 32 hex digits by the entry's contract (checked where it is read), so it is not scanned for
+  // characters to escape: that regex over 32 characters was ~0.5k instructions a line.
+  return traced ? `${line}${e.traceId!}${TAIL}` : line;
 }

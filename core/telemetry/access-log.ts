@@ -39,6 +39,11 @@ export interface AccessLogEntry {
   durationMs: number;
   bytesIn: number;
   bytesOut: number;
+  /**
+   * 32 hex digits and nothing else: it is written as given, not escaped. The sidecar's comes from
+   * RequestTelemetry.traceId, which tracing.ts makes or parses only as such, or which is checked against
+   * the caller's traceparent when tracing is off (sidecar-observer.ts).
+   */
   traceId?: string | undefined;
 }
 

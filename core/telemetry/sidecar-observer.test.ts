@@ -68,6 +68,25 @@ describe('createSidecarObserver', () => {
     expect(upstream).toEqual({}); // tracing off: the data path forwards the caller's headers untouched
   });
 
+  it('logs only a well-formed trace id: the access log writes it unescaped', async () => {
+    const bad = [`00-${'c'.repeat(31)}"-${'d'.repeat(16)}-01`, `00-${'C'.repeat(32)}-${'d'.repeat(16)}-01`, `00-${'0'.repeat(32)}-${'d'.repeat(16)}-01`, `00-${'c'.repeat(30)}\n,"x":1}-01`, 'garbage'];
+    for (const tracing of [undefined, new Tracing({ sink: new ProcessorSink(new InMemorySpanExporter(), { serviceName: 'orders', simple: true }), sampleRatio: 0 })]) {
+      const raw: string[] = [];
+      const accessLog = new AccessLog({ destination: { write: (s: string) => void raw.push(...s.split('\n').filter(Boolean)) } });
+      const observer = createSidecarObserver({ registry: new Registry(), tracing, accessLog, service: 'orders' });
+      for (const traceparent of bad) {
+        const req = observer.requestStarted({ direction: 'inbound', method: 'GET', authority: 'orders', path: '/', headers: { traceparent }, startedAt: performance.now() });
+        req.end({ status: 200, info: { attempts: 1, retries: 0 }, durationMs: 1, bytesIn: 0, bytesOut: 0 });
+      }
+      await accessLog.close();
+      expect(raw).toHaveLength(bad.length);
+      const ids = raw.map((l) => (JSON.parse(l) as { traceId?: string }).traceId);
+      // Tracing off: no id rather than the caller's malformed one; on: a new trace's own id.
+      if (tracing === undefined) expect(ids).toEqual(bad.map(() => undefined));
+      else for (const id of ids) expect(id).toMatch(/^[\da-f]{32}$/);
+    }
+  });
+
   it('does not let an exporter that never answers hold close() forever', async () => {
     // A collector that accepts the connection and never replies, as a hung one would.
     const hung = { export: () => {}, shutdown: () => new Promise<void>(() => {}), forceFlush: () => new Promise<void>(() => {}) };

@@ -19,6 +19,8 @@ export interface SidecarObserverOptions {
 }
 
 const noopAttempt: AttemptTelemetry = { end: () => {} };
+// version, trace id (not all zeros, as W3C has it), the rest unchecked: only the id is logged.
+const CALLER_TRACEPARENT = /^[\da-f]{2}-(?!0{32})[\da-f]{32}-/;
 const CLOSE_EXPORT_MS = 2_000;
 
 export interface ObservedSidecar extends SidecarObserver {
@@ -48,10 +50,11 @@ export function createSidecarObserver(opts: SidecarObserverOptions): ObservedSid
 
     get traceId(): string | undefined {
       if (this.#trace !== undefined) return this.#trace.traceId;
-      // Tracing off: the caller's W3C trace id still correlates access log lines.
+      // Tracing off: the caller's W3C trace id still correlates access log lines, when it is one (the
+      // access log writes it unescaped).
       const tp = this.#start.headers.traceparent;
       const v = Array.isArray(tp) ? tp[0] : tp;
-      return v !== undefined && v.length >= 55 ? v.slice(3, 35) : undefined;
+      return v !== undefined && CALLER_TRACEPARENT.test(v) ? v.slice(3, 35) : undefined;
     }
 
     attemptStarted(attempt: number, endpoint: string, headers: RequestStart['headers']): AttemptTelemetry {
