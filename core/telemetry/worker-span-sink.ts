@@ -19,14 +19,17 @@ export interface WorkerSinkOptions {
   protocol: OtlpProtocol;
   /** service.name (OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES still win, in the worker). */
   serviceName: string;
+  /** The longest a record waits to be handed over (benches compare intervals); default 1 s. */
+  handOffMs?: number;
 }
 
 // Records are handed over once this many wait, or once the oldest has waited this long; the SDK's own
 // batching (OTEL_BSP_*, 5 s by default) follows in the worker, so a span reaches the collector at most
 // a second later than with the stock exporter. Each message costs the worker more than its records
 // do (the message event's dispatch and its handler run too rarely to be optimised): at 60 spans a
-// second (1 % of 3,000 requests), handing over every 100 ms cost the worker 78–90 µs of CPU a span,
-// every second 57 µs, every 5 s the same 57 µs (bench/RESULTS.md, "Telemetry overhead", session 8).
+// second (1 % of 3,000 requests), handing over every 100 ms cost the worker 60–62 µs of CPU a span,
+// every second 35–41 µs, every 5 s 30–32 µs (bench/export-worker-cpu.mjs; bench/RESULTS.md,
+// "Telemetry overhead", session 8). A second is most of the gain for a second more of delay.
 const HAND_OFF_RECORDS = 256;
 const HAND_OFF_MS = 1_000;
 
@@ -53,8 +56,10 @@ export class WorkerSpanSink implements SpanSink {
   #exited: Promise<void>;
   #dead = false;
   #stopping: Promise<void> | undefined;
+  readonly #handOffMs: number;
 
   constructor(opts: WorkerSinkOptions) {
+    this.#handOffMs = opts.handOffMs ?? HAND_OFF_MS;
     const workerData: WorkerSinkData = { protocol: opts.protocol, serviceName: opts.serviceName, timeOrigin: performance.timeOrigin };
     // No node options: V8's flags are the process's anyway, and the parent's (--input-type, -e, a
     // loader) mean nothing to a worker file.
@@ -82,7 +87,7 @@ export class WorkerSpanSink implements SpanSink {
     const n = this.#records.push(record);
     if (n >= HAND_OFF_RECORDS) this.#handOff();
     else if (n === 1) {
-      this.#timer = setTimeout(() => this.#handOff(), HAND_OFF_MS);
+      this.#timer = setTimeout(() => this.#handOff(), this.#handOffMs);
       this.#timer.unref();
     }
   }
