@@ -4,8 +4,8 @@
 // Tracing) and exporting over OTLP/HTTP to one local receiver, so machine drift hits them alike. The
 // window starts after an idle wait (the workers' start-up and V8's first memory-reducer collections,
 // ~8–9.5 s after start, left out). CPU time per thread from /proc/self/task/TID/schedstat; a sink's
-// threads are the ones that appeared when it was made (its worker; node may start others lazily, e.g.
-// libuv's pool, which then count for the first sink made after).
+// threads are the ones its constructor started (its worker's); a thread node starts later (libuv's
+// pool, say) counts for no sink.
 //
 //   npm run build
 //   node --single-threaded-gc --max-semi-space-size=8 bench/export-worker-cpu.mjs [SPANS_PER_S] [SECONDS] [IDLE_S] [INTERVALS_MS]
