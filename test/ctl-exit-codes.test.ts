@@ -1,10 +1,10 @@
 // `meshlet ctl` exit codes scripts rely on: 0 ok, 1 refused/invalid, 2 usage, 3 unreachable, 4 unauthorized.
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll } from './harness/process.js';
+import { refusedAddress } from './harness/refused.js';
 import { ctl, startControlPlane, tempDir } from './control-plane-fixture.js';
 
 let cleanup: (() => Promise<void>) | undefined;
@@ -24,15 +24,6 @@ beforeAll(async () => {
   await writeFile(path.join(dir, 'bad.yaml'), 'services:\n  users: { timeout: never }\n');
   await writeFile(path.join(dir, 'other.yaml'), 'services:\n  orders: {}\n');
 }, 120_000);
-
-/** A loopback port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('meshlet ctl exit codes', () => {
   it('0 when applied or unchanged, 1 when invalid, stale or missing', async () => {
@@ -72,10 +63,10 @@ describe('meshlet ctl exit codes', () => {
   }, 240_000);
 
   it('3 when the control plane cannot be reached, 4 when the token is wrong', async () => {
-    const port = await closedPort();
-    const [down, unauthorized] = await Promise.all([ctl(['status', '--control-plane', `http://127.0.0.1:${port}`], env), ctl(['rollback', '1', '--token', 'wrong'], env)]);
+    const address = await refusedAddress();
+    const [down, unauthorized] = await Promise.all([ctl(['status', '--control-plane', `http://${address}`], env), ctl(['rollback', '1', '--token', 'wrong'], env)]);
     expect(down.code).toBe(3);
-    expect(down.stderr).toContain(`cannot reach the control plane at http://127.0.0.1:${port}`);
+    expect(down.stderr).toContain(`cannot reach the control plane at http://${address}`);
     expect(unauthorized.code).toBe(4);
   }, 240_000);
 });

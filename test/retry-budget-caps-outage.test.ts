@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll } from './harness/process.js';
 import { call, closeClients, load, metricSum, startSidecar, type SidecarHandle } from './harness/sidecar.js';
 import { waitFor } from './harness/wait.js';
+import { refusedAddress } from './harness/refused.js';
 import { startUpstream, type Upstream } from './harness/upstream.js';
 
 const REQUESTS = 1_000;
@@ -14,7 +15,7 @@ const WINDOW_S = 60;
 const FLOOR = MIN_PER_SECOND * WINDOW_S;
 
 let down: Upstream[];
-let refusedAddress: string;
+let ledgerAddress: string;
 let sidecar: SidecarHandle;
 let retry: object;
 // Breakers off (a huge threshold): the point is what retries alone would do to a failing backend.
@@ -23,7 +24,7 @@ const circuitBreaker = { consecutiveFailures: 1_000_000 };
 const meshConfig = (extra: Record<string, object> = {}): object => ({
   services: {
     users: { endpoints: down.map((u) => ({ address: u.address })), retry, circuitBreaker },
-    ledger: { endpoints: [{ address: refusedAddress }], retry, circuitBreaker },
+    ledger: { endpoints: [{ address: ledgerAddress }], retry, circuitBreaker },
     outage: { endpoints: down.map((u) => ({ address: u.address })), retry, circuitBreaker },
     ...extra,
   },
@@ -31,10 +32,8 @@ const meshConfig = (extra: Record<string, object> = {}): object => ({
 
 beforeAll(async () => {
   down = await Promise.all(['d1', 'd2'].map((id) => startUpstream({ id, behaviour: { kind: 'status', status: 503 } })));
-  // A port nothing listens on: every connect is refused.
-  const closed = await startUpstream({ id: 'gone' });
-  refusedAddress = closed.address;
-  await closed.close();
+  // Every connect is refused (not a released port: another test's listener may be given it).
+  ledgerAddress = await refusedAddress();
   retry = { attempts: 3, on: ['connect-failure', 'reset', '503'], backoff: { base: '1ms', max: '2ms' }, budget: { ratio: RATIO, minPerSecond: MIN_PER_SECOND, window: `${WINDOW_S}s` } };
   sidecar = await startSidecar({ config: meshConfig() });
 }, 120_000); // a sidecar start on a loaded 2-core machine can take tens of seconds
