@@ -434,16 +434,16 @@ async function main(): Promise<void> {
     // by +2.1 % when listed last but behind by 2.4 % when listed second; started together, the A/A
     // control read −0.8 % and +0.1 % in two runs (RESULTS, sessions 10 and 11).
     const startSidecars = async (): Promise<Sidecars> => {
-      const set: Sidecars = new Map();
-      const started = await Promise.all(
-        variants.map(async (v) => {
-          const c = child(['--role', 'sidecar', '--variant', variantOf(v), '--upstream', upstreamAddr, '--dir', dir], { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${receiverAddr}`, OTEL_SERVICE_NAME: 'bench-client', ...MESHLET_NODE_ENV }, { nodeFlags: MESHLET_NODE_FLAGS, cpus: sidecarCpus, script: scriptOf(v) });
-          parties.push(c);
-          const outbound = String((await waitLine(c, (o) => o.msg === 'listening' && o.listener === 'outbound')).address);
-          return { v, c, outbound };
-        }),
+      const set: Sidecars = new Map(
+        await Promise.all(
+          variants.map(async (v) => {
+            const c = child(['--role', 'sidecar', '--variant', variantOf(v), '--upstream', upstreamAddr, '--dir', dir], { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${receiverAddr}`, OTEL_SERVICE_NAME: 'bench-client', ...MESHLET_NODE_ENV }, { nodeFlags: MESHLET_NODE_FLAGS, cpus: sidecarCpus, script: scriptOf(v) });
+            parties.push(c);
+            const outbound = String((await waitLine(c, (o) => o.msg === 'listening' && o.listener === 'outbound')).address);
+            return [v, { c, outbound }] as const;
+          }),
+        ),
       );
-      for (const { v, c, outbound } of started) set.set(v, { c, outbound });
       // Warmed as they are measured: one after another in sequential mode, all at once in concurrent
       // mode. Warming one at a time there left the first ones idle while the others warmed (V8 likely
       // shrinks an idle heap, memory-reducer GCs, which the round then pays for): with --fresh on the
