@@ -98,6 +98,12 @@ export function processCpuUs(pid: number, tickUs: number): number {
   return (Number(fields[11]) + Number(fields[12])) * tickUs; // utime, stime: fields 14 and 15 of proc(5)
 }
 
+/** stime alone (the kernel's share of processCpuUs), in microseconds. */
+export function processSysUs(pid: number, tickUs: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) * tickUs;
+}
+
 /** A child process whose output goes to a file (no pipe to drain, no reader competing for CPU). */
 export class BenchChild {
   readonly name: string;

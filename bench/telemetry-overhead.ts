@@ -32,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
 import { startOtlpReceiver } from '../test/harness/otlp-receiver.js';
-import { chooseLoadGen, clockTickUs, compileBench, median, processCpuUs, runLoad, which } from './bench-child.js';
+import { chooseLoadGen, clockTickUs, compileBench, median, processCpuUs, processSysUs, runLoad, which } from './bench-child.js';
 import { countInstructions, INSTRUCTION_LOAD, instructionsUnavailable, instructionTitle, summarizeCounts, type InstructionCount } from './instructions.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -43,10 +43,14 @@ const COMPILED_SELF = path.join(ROOT, 'dist/bench/telemetry-overhead.js');
 // per cent (JIT decisions, memory layout); a variant's change within that spread is no change.
 // metrics+tracing-unsampled: tracing on at ratio 0 (context propagated, nothing recorded), so the cost
 // of the sampled 1 % is metrics+tracing's minus this one's, in the same run.
-const VARIANTS = ['bare', 'bare-again', 'metrics', 'metrics+access-log', 'metrics+tracing', 'metrics+tracing-unsampled', 'full'] as const;
+// metrics+log-format, metrics+log-copy: the access log taken apart. format: every line made and thrown
+// away (nothing queued or written); copy: one ready-made line of the same length queued and written per
+// request (no entry, no formatting).
+const VARIANTS = ['bare', 'bare-again', 'metrics', 'metrics+access-log', 'metrics+log-format', 'metrics+log-copy', 'metrics+log-array', 'metrics+log-deferred', 'metrics+tracing', 'metrics+tracing-unsampled', 'full'] as const;
 type Variant = (typeof VARIANTS)[number];
 const traces = (v: Variant): boolean => v === 'metrics+tracing' || v === 'metrics+tracing-unsampled' || v === 'full';
-const logs = (v: Variant): boolean => v === 'metrics+access-log' || v === 'full';
+const logs = (v: Variant): boolean => v === 'metrics+access-log' || v === 'metrics+log-format' || v === 'metrics+log-copy' || v === 'metrics+log-array' || v === 'metrics+log-deferred' || v === 'full';
+let formatted = '';
 // A run: a variant of this checkout's build, or `variant@base` of the --base checkout's. On a machine
 // whose speed moves several per cent between runs (bench/RESULTS.md), two builds compare fairly only
 // as pairs measured in the same rounds.
@@ -131,6 +135,46 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
   const registry = new Registry();
   registerProcessMetrics(registry);
   const accessLog = logs(variant) ? new AccessLog({ destination: path.join(dir, `access-${process.pid}.log`) }) : undefined;
+  if (variant === 'metrics+log-format') {
+    const { formatAccessLine } = await import('../core/telemetry/access-line.js');
+    accessLog!.write = (e) => {
+      formatted = formatAccessLine(e, Date.now());
+    };
+  } else if (variant === 'metrics+log-array' || variant === 'metrics+log-deferred') {
+    const { formatAccessLine } = await import('../core/telemetry/access-line.js');
+    const { BatchedLineWriter } = await import('../core/telemetry/batched-line-writer.js');
+    const { openSync } = await import('node:fs');
+    const w = new BatchedLineWriter({ destination: openSync(path.join(dir, `access-${process.pid}.log`), 'a'), closeFd: true });
+    const lines: string[] = [];
+    const entries: { e: Parameters<typeof formatAccessLine>[0]; t: number }[] = [];
+    if (variant === 'metrics+log-array') {
+      accessLog!.write = (e) => {
+        lines.push(formatAccessLine(e, Date.now()));
+        if (lines.length === 64) {
+          w.write(lines.join(''));
+          lines.length = 0;
+        }
+      };
+    } else {
+      accessLog!.write = (e) => {
+        entries.push({ e, t: Date.now() });
+        if (entries.length === 64) {
+          for (const x of entries) lines.push(formatAccessLine(x.e, x.t));
+          entries.length = 0;
+          w.write(lines.join(''));
+          lines.length = 0;
+        }
+      };
+    }
+  } else if (variant === 'metrics+log-copy') {
+    const { BatchedLineWriter } = await import('../core/telemetry/batched-line-writer.js');
+    const { openSync } = await import('node:fs');
+    const w = new BatchedLineWriter({ destination: openSync(path.join(dir, `access-${process.pid}.log`), 'a'), closeFd: true });
+    const line = `${JSON.stringify({ level: 30, time: new Date().toISOString(), direction: 'outbound', method: 'GET', authority: 'bench', path: '/', status: 200, service: 'bench', route: 'bench', endpoint: '127.0.0.1:40000', attempts: 1, durationMs: 0.815, bytesIn: 0, bytesOut: 1024, traceId: '0af7651916cd43dd8448eb211c80319c', msg: 'access' })}\n`;
+    accessLog!.write = () => {
+      w.write(line);
+    };
+  }
   const tracing = traces(variant) ? Tracing.fromEnv({ service: 'client' }) : undefined;
   const observer =
     variant === 'bare' || variant === 'bare-again'
@@ -164,7 +208,7 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
     void (async () => {
       await sidecar.drain();
       await observer?.close();
-      say({ msg: 'stopped', accessLogDropped: accessLog?.dropped ?? 0 });
+      say({ msg: 'stopped', accessLogDropped: accessLog?.dropped ?? 0, lastFormatted: formatted.length });
       process.exit(0);
     })();
   });
@@ -356,6 +400,8 @@ interface Sample {
   p50Us: number;
   p99Us: number;
   cpuUsPerReq: number;
+  /** The kernel's part of cpuUsPerReq (stime). */
+  sysUsPerReq: number;
   writesPerReq: number;
   errors: number;
 }
@@ -487,14 +533,16 @@ async function main(): Promise<void> {
           const s = sidecars.get(v)!;
           const pid = s.c.proc.pid!;
           const cpu0 = processCpuUs(pid, tickUs);
+          const sys0 = processSysUs(pid, tickUs);
           const w0 = writeSyscalls(pid);
           const r = await load(s.outbound, duration);
           const cpu1 = processCpuUs(pid, tickUs);
+          const sys1 = processSysUs(pid, tickUs);
           const w1 = writeSyscalls(pid);
           const reqs = Math.max(1, r.requests);
-          const sample: Sample = { variant: v, round, rps: r.requests / r.durationS, p50Us: r.p50Us, p99Us: r.p99Us, cpuUsPerReq: (cpu1 - cpu0) / reqs, writesPerReq: (w1 - w0) / reqs, errors: r.errors + r.non2xx };
+          const sample: Sample = { variant: v, round, rps: r.requests / r.durationS, p50Us: r.p50Us, p99Us: r.p99Us, cpuUsPerReq: (cpu1 - cpu0) / reqs, sysUsPerReq: (sys1 - sys0) / reqs, writesPerReq: (w1 - w0) / reqs, errors: r.errors + r.non2xx };
           samples.push(sample);
-          process.stderr.write(`round ${round} ${v.padEnd(18)} ${sample.rps.toFixed(0).padStart(7)} req/s  p50 ${sample.p50Us}µs  p99 ${sample.p99Us}µs  cpu ${sample.cpuUsPerReq.toFixed(1)}µs/req  writes ${sample.writesPerReq.toFixed(3)}/req  errors ${sample.errors}\n`);
+          process.stderr.write(`round ${round} ${v.padEnd(18)} ${sample.rps.toFixed(0).padStart(7)} req/s  p50 ${sample.p50Us}µs  p99 ${sample.p99Us}µs  cpu ${sample.cpuUsPerReq.toFixed(1)}µs/req (sys ${sample.sysUsPerReq.toFixed(1)})  writes ${sample.writesPerReq.toFixed(3)}/req  errors ${sample.errors}\n`);
         };
         if (concurrent) await Promise.all(order.map(measure));
         else for (const v of order) await measure(v);
