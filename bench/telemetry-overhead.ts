@@ -43,14 +43,12 @@ const COMPILED_SELF = path.join(ROOT, 'dist/bench/telemetry-overhead.js');
 // per cent (JIT decisions, memory layout); a variant's change within that spread is no change.
 // metrics+tracing-unsampled: tracing on at ratio 0 (context propagated, nothing recorded), so the cost
 // of the sampled 1 % is metrics+tracing's minus this one's, in the same run.
-// metrics+log-format, metrics+log-copy: the access log taken apart. format: every line made and thrown
-// away (nothing queued or written); copy: one ready-made line of the same length queued and written per
-// request (no entry, no formatting).
-const VARIANTS = ['bare', 'bare-again', 'metrics', 'metrics+access-log', 'metrics+log-format', 'metrics+log-copy', 'metrics+log-array', 'metrics+log-deferred', 'metrics+tracing', 'metrics+tracing-unsampled', 'full'] as const;
+// (Commit 51ca52b also has metrics+log-format, -copy, -array and -deferred, which took the old
+// line-a-request access log apart: bench/RESULTS.md, "Telemetry overhead", session 12.)
+const VARIANTS = ['bare', 'bare-again', 'metrics', 'metrics+access-log', 'metrics+tracing', 'metrics+tracing-unsampled', 'full'] as const;
 type Variant = (typeof VARIANTS)[number];
 const traces = (v: Variant): boolean => v === 'metrics+tracing' || v === 'metrics+tracing-unsampled' || v === 'full';
-const logs = (v: Variant): boolean => v === 'metrics+access-log' || v === 'metrics+log-format' || v === 'metrics+log-copy' || v === 'metrics+log-array' || v === 'metrics+log-deferred' || v === 'full';
-let formatted = '';
+const logs = (v: Variant): boolean => v === 'metrics+access-log' || v === 'full';
 // A run: a variant of this checkout's build, or `variant@base` of the --base checkout's. On a machine
 // whose speed moves several per cent between runs (bench/RESULTS.md), two builds compare fairly only
 // as pairs measured in the same rounds.
@@ -135,46 +133,6 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
   const registry = new Registry();
   registerProcessMetrics(registry);
   const accessLog = logs(variant) ? new AccessLog({ destination: path.join(dir, `access-${process.pid}.log`) }) : undefined;
-  if (variant === 'metrics+log-format') {
-    const { formatAccessLine } = await import('../core/telemetry/access-line.js');
-    accessLog!.write = (e) => {
-      formatted = formatAccessLine(e, Date.now());
-    };
-  } else if (variant === 'metrics+log-array' || variant === 'metrics+log-deferred') {
-    const { formatAccessLine } = await import('../core/telemetry/access-line.js');
-    const { BatchedLineWriter } = await import('../core/telemetry/batched-line-writer.js');
-    const { openSync } = await import('node:fs');
-    const w = new BatchedLineWriter({ destination: openSync(path.join(dir, `access-${process.pid}.log`), 'a'), closeFd: true });
-    const lines: string[] = [];
-    const entries: { e: Parameters<typeof formatAccessLine>[0]; t: number }[] = [];
-    if (variant === 'metrics+log-array') {
-      accessLog!.write = (e) => {
-        lines.push(formatAccessLine(e, Date.now()));
-        if (lines.length === 64) {
-          w.write(lines.join(''));
-          lines.length = 0;
-        }
-      };
-    } else {
-      accessLog!.write = (e) => {
-        entries.push({ e, t: Date.now() });
-        if (entries.length === 64) {
-          for (const x of entries) lines.push(formatAccessLine(x.e, x.t));
-          entries.length = 0;
-          w.write(lines.join(''));
-          lines.length = 0;
-        }
-      };
-    }
-  } else if (variant === 'metrics+log-copy') {
-    const { BatchedLineWriter } = await import('../core/telemetry/batched-line-writer.js');
-    const { openSync } = await import('node:fs');
-    const w = new BatchedLineWriter({ destination: openSync(path.join(dir, `access-${process.pid}.log`), 'a'), closeFd: true });
-    const line = `${JSON.stringify({ level: 30, time: new Date().toISOString(), direction: 'outbound', method: 'GET', authority: 'bench', path: '/', status: 200, service: 'bench', route: 'bench', endpoint: '127.0.0.1:40000', attempts: 1, durationMs: 0.815, bytesIn: 0, bytesOut: 1024, traceId: '0af7651916cd43dd8448eb211c80319c', msg: 'access' })}\n`;
-    accessLog!.write = () => {
-      w.write(line);
-    };
-  }
   const tracing = traces(variant) ? Tracing.fromEnv({ service: 'client' }) : undefined;
   const observer =
     variant === 'bare' || variant === 'bare-again'
@@ -208,7 +166,7 @@ async function runSidecar(variant: Variant, upstream: string, dir: string): Prom
     void (async () => {
       await sidecar.drain();
       await observer?.close();
-      say({ msg: 'stopped', accessLogDropped: accessLog?.dropped ?? 0, lastFormatted: formatted.length });
+      say({ msg: 'stopped', accessLogDropped: accessLog?.dropped ?? 0 });
       process.exit(0);
     })();
   });
@@ -517,7 +475,8 @@ async function main(): Promise<void> {
       if (logger === undefined) return;
       const c = set.get(logger)!.c;
       accessLogDropped += Number((c.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { accessLogDropped?: number }) : {})).find((o) => o.accessLogDropped !== undefined) ?? { accessLogDropped: NaN }).accessLogDropped);
-      rmSync(path.join(dir, `access-${c.proc.pid}.log`), { force: true }); // ~100 MB a process: not kept for the run
+      // ~100 MB a process, and every logging variant writes one: not kept for the run
+      for (const v of variants) rmSync(path.join(dir, `access-${set.get(v)!.c.proc.pid}.log`), { force: true });
     };
     const samples: Sample[] = [];
     if (rounds > 0) {

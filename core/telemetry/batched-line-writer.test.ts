@@ -65,6 +65,88 @@ describe('BatchedLineWriter', () => {
     expect(c.chunks).toEqual([line(1) + line(2), line(3)]);
   });
 
+  it('takes groups of lines as runs that fill each batch to a line end, in order (writeLines)', async () => {
+    const c = countingStream();
+    const w = new BatchedLineWriter({ destination: c.stream, clock: new FakeClock(), batchBytes: 4096 });
+    // Groups of 64 lines of 150..249 bytes: each group is several 4 KiB batches, cut between lines.
+    let n = 0;
+    for (let g = 0; g < 50; g++) w.writeLines(Array.from({ length: 64 }, () => line(n, 150 + (n++ % 100))));
+    await w.close();
+    expect(n).toBe(3_200);
+    for (const chunk of c.chunks) {
+      expect(chunk.endsWith('\n')).toBe(true);
+      expect(Buffer.byteLength(chunk)).toBeLessThanOrEqual(4096);
+    }
+    // Full batches: each is within a line (< 250 bytes) of 4 KiB, as with write() a line at a time.
+    for (const chunk of c.chunks.slice(0, -1)) expect(Buffer.byteLength(chunk)).toBeGreaterThan(4096 - 250);
+    const ns = c.chunks.join('').trimEnd().split('\n').map((s) => (JSON.parse(s) as { n: number }).n);
+    expect(ns).toEqual(Array.from({ length: 3_200 }, (_, i) => i));
+  });
+
+  it('keeps lines whole in a group with multi-byte characters or a line longer than a batch', async () => {
+    const c = countingStream();
+    const w = new BatchedLineWriter({ destination: c.stream, clock: new FakeClock(), batchBytes: 1024 });
+    const long = `{"n":"long","pad":"${'y'.repeat(3000)}"}\n`;
+    const group = [...Array.from({ length: 20 }, (_, i) => `{"n":${i},"s":"${'é€'.repeat(40)}"}\n`), long, line(20), line(21)];
+    w.writeLines(group);
+    w.writeLines([line(22), long]);
+    await w.close();
+    const text = c.chunks.join('');
+    expect(text).toBe(group.join('') + line(22) + long);
+    for (const chunk of c.chunks) {
+      expect(chunk.endsWith('\n')).toBe(true);
+      if (!chunk.includes('"long"')) expect(Buffer.byteLength(chunk)).toBeLessThanOrEqual(1024);
+    }
+  });
+
+  it('drops the lines of a group beyond the queue cap, counts them, and keeps the first ones in order', async () => {
+    const h = heldStream();
+    const w = new BatchedLineWriter({ destination: h.stream, clock: new FakeClock(), batchBytes: 1024, maxQueuedBytes: 4096 });
+    w.writeLines(Array.from({ length: 100 }, (_, i) => line(i)));
+    expect(w.dropped).toBeGreaterThan(70);
+    const closed = w.close();
+    while (h.waiting.length > 0) {
+      h.release();
+      await Promise.resolve();
+    }
+    await closed;
+    const ns = h.chunks.join('').trimEnd().split('\n').map((s) => (JSON.parse(s) as { n: number }).n);
+    expect(ns.length).toBe(100 - w.dropped);
+    expect(ns).toEqual(Array.from({ length: ns.length }, (_, i) => i));
+  });
+
+  it('pulls held lines in before a timed flush, flush() and close(); scheduleFlush() arms the timer for them', async () => {
+    const clock = new FakeClock();
+    const c = countingStream();
+    let held: string[] = [];
+    const w: BatchedLineWriter = new BatchedLineWriter({
+      destination: c.stream,
+      clock,
+      flushMs: 200,
+      pull: () => {
+        const lines = held;
+        held = [];
+        w.writeLines(lines);
+      },
+    });
+    held.push(line(1));
+    w.scheduleFlush();
+    clock.advance(199);
+    expect(c.chunks).toEqual([]);
+    clock.advance(1);
+    expect(c.chunks).toEqual([line(1)]);
+    expect(clock.pendingTimers).toBe(0);
+    held.push(line(2));
+    w.flush();
+    expect(c.chunks).toEqual([line(1), line(2)]);
+    held.push(line(3));
+    await w.close();
+    expect(c.chunks).toEqual([line(1), line(2), line(3)]);
+    held.push(line(4));
+    w.scheduleFlush(); // closed: no timer, and the line is not taken
+    expect(clock.pendingTimers).toBe(0);
+  });
+
   it('writes to a file descriptor and has every line there after close(), which closes it', async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'meshlet-blw-')), 'out.log');
     const fh = await open(file, 'a');
@@ -234,5 +316,27 @@ describe('BatchedLineWriter', () => {
     const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
     expect(lines).toHaveLength(1000);
     expect(lines[999]).toBe('line 999');
+  });
+  // Without #exiting the sealed batch would go to the thread pool at exit and race the synchronous
+  // writes (lost or out of order); on an idle 2-core machine the pool usually wins, so this test shows
+  // the order and completeness, not the race itself.
+  it('at exit, writes the lines pull() hands over, in order, where they fill a batch and no write is in flight', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'meshlet-blw-')), 'out.log');
+    const module = path.join(path.dirname(fileURLToPath(import.meta.url)), 'batched-line-writer.ts');
+    const script = `import { openSync } from 'node:fs';
+      import { BatchedLineWriter } from ${JSON.stringify(module)};
+      const line = (i) => JSON.stringify({ i, pad: 'x'.repeat(1100) }) + '\\n';
+      let held = [];
+      const w = new BatchedLineWriter({ destination: openSync(${JSON.stringify(file)}, 'a'), pull: () => { w.writeLines(held); held = []; } });
+      w.writeLines(Array.from({ length: 64 }, (_, i) => line(i))); // ~71 KB: one 64 KiB batch sealed and written, the rest queued
+      const deadline = Date.now() + 5000;
+      while (w.queuedBytes > 60 * 1024) { if (Date.now() > deadline) process.exit(4); await new Promise((r) => setTimeout(r, 5)); }
+      held = Array.from({ length: 64 }, (_, i) => line(64 + i)); // at exit: fills the queued batch, nothing in flight
+      process.exit(3);`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(3);
+    const ns = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { i: number }).i);
+    expect(ns).toEqual(Array.from({ length: 128 }, (_, i) => i));
   });
 });

@@ -31,6 +31,13 @@ export interface BatchedLineWriterOptions {
   onError?: (e: NodeJS.ErrnoException) => void;
   /** Timers (tests); the flush timer is unref()ed where the clock allows. */
   clock?: Clock;
+  /**
+   * For a caller that holds lines back to format them in groups (the access log): called before every
+   * flush that is not a full batch's (the timer's, flush(), close(), and at process exit), so the lines
+   * it holds are handed over (with writeLines) and go out with the rest. Arm the timer for them with
+   * scheduleFlush().
+   */
+  pull?: () => void;
 }
 
 interface Batch {
@@ -86,6 +93,8 @@ export class BatchedLineWriter {
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
   #abandoned = false;
+  #exiting = false;
+  readonly #pull: (() => void) | undefined;
 
   constructor(opts: BatchedLineWriterOptions) {
     this.#dest = opts.destination;
@@ -100,6 +109,7 @@ export class BatchedLineWriter {
     this.#onError = opts.onError ?? (() => {});
     this.#flushMs = opts.flushMs ?? 200;
     this.#clock = opts.clock ?? systemClock;
+    this.#pull = opts.pull;
     this.#current = this.#newBatch();
     if (typeof this.#dest === 'number') {
       openWriters.add(this);
@@ -157,9 +167,69 @@ export class BatchedLineWriter {
     return true;
   }
 
+  /**
+   * Queues lines made together (each ending in a newline) as one or a few copies instead of one a line:
+   * a group that fits the batch is one copy; ASCII text (the usual case, where a character is a byte) is
+   * cut at line ends into runs that fill each batch, so on a pipe no write splits a line; other text goes
+   * line by line. Lines beyond the queue cap are dropped and counted, as write() does.
+   */
+  writeLines(lines: readonly string[]): void {
+    if (this.#closing !== undefined || lines.length === 0) return;
+    const text = lines.length === 1 ? lines[0]! : lines.join('');
+    const size = Buffer.byteLength(text);
+    let cur = this.#current;
+    if (size <= cur.buf.length - cur.len && this.#queued < this.#maxQueued) {
+      this.#copy(cur, text, lines.length);
+      return;
+    }
+    if (size !== text.length) {
+      for (const l of lines) this.write(l);
+      return;
+    }
+    let at = 0; // offset in text, in characters = bytes
+    for (let i = 0; i < lines.length; ) {
+      if (this.#queued >= this.#maxQueued) {
+        this.#dropped += lines.length - i;
+        return;
+      }
+      cur = this.#current;
+      let space = cur.buf.length - cur.len;
+      if (lines[i]!.length > space && cur.len > 0) {
+        this.#seal();
+        cur = this.#current;
+        space = cur.buf.length;
+      }
+      let j = i;
+      let end = at;
+      while (j < lines.length && end + lines[j]!.length - at <= space) end += lines[j++]!.length;
+      if (j === i) {
+        this.write(lines[i]!); // longer than a whole batch: a batch of its own
+        at += lines[i++]!.length;
+        continue;
+      }
+      this.#copy(cur, j - i === lines.length ? text : text.slice(at, end), j - i);
+      at = end;
+      i = j;
+    }
+  }
+
+  /** Starts the flush timer if it is not running: the caller holds lines (see `pull`) due within flushMs. */
+  scheduleFlush(): void {
+    if (this.#timer === undefined && this.#closing === undefined) this.#armTimer();
+  }
+
   /** Hands the lines queued so far to the destination now. */
   flush(): void {
+    this.#pull?.();
     this.#seal();
+  }
+
+  #copy(cur: Batch, text: string, lines: number): void {
+    const n = cur.buf.write(text, cur.len);
+    cur.len += n;
+    cur.lines += lines;
+    this.#queued += n;
+    if (this.#timer === undefined) this.#armTimer();
   }
 
   /**
@@ -167,6 +237,7 @@ export class BatchedLineWriter {
    * dropped. Gives up after closeTimeoutMs on a destination that takes nothing (a stuck pipe).
    */
   close(): Promise<void> {
+    if (this.#closing === undefined) this.#pull?.();
     this.#closing ??= (async () => {
       openWriters.delete(this);
       if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
@@ -198,6 +269,8 @@ export class BatchedLineWriter {
   /** At exit: the queued batches, synchronously (those in flight, if any, are the thread pool's). */
   #writeOutSync(): void {
     const fd = this.#dest as number;
+    this.#exiting = true; // what pull() hands over stays queued for the loop below, no write is started
+    this.#pull?.();
     this.#pending.push(this.#current);
     for (const b of this.#pending) {
       try {
@@ -212,6 +285,7 @@ export class BatchedLineWriter {
   // line waiting for its batch must not keep the process alive (close() flushes).
   #armTimer(): void {
     this.#timer = this.#clock.setTimeout(() => {
+      this.#pull?.(); // while #timer is still set: the lines it hands over do not arm another timer
       this.#timer = undefined;
       this.#seal();
     }, this.#flushMs);
@@ -231,7 +305,7 @@ export class BatchedLineWriter {
 
   /** Starts the next write unless one is in flight (one writer keeps the lines in order). */
   #next(): void {
-    if (this.#inFlight.length > 0 || this.#retrying) return;
+    if (this.#inFlight.length > 0 || this.#retrying || this.#exiting) return;
     if (this.#pending.length === 0) {
       this.#drained?.();
       return;
