@@ -122,6 +122,25 @@ async function runReceiver(): Promise<void> {
   });
 }
 
+/**
+ * The 95 % interval of the median of `xs` (percentile bootstrap, 4,000 resamples), from a fixed seed:
+ * the same samples always give the same interval. How far a paired median can be trusted, on a
+ * machine where rounds differ by several per cent.
+ */
+function bootstrapMedian(xs: readonly number[]): [number, number] {
+  if (xs.length === 0) return [NaN, NaN];
+  let seed = 0x2545f491;
+  const random = (): number => {
+    // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const medians = Array.from({ length: 4000 }, () => median(Array.from(xs, () => xs[Math.floor(random() * xs.length)]!))).sort((a, b) => a - b);
+  return [medians[100]!, medians[3899]!];
+}
+
 async function runSidecar(variant: Variant, upstream: string, dir: string): Promise<void> {
   const { Sidecar } = await import('../sidecar/sidecar.js');
   const { makeSnapshot } = await import('../core/snapshot.js');
@@ -547,15 +566,16 @@ async function main(): Promise<void> {
       const cpu = median(ss.map((s) => s.cpuUsPerReq));
       // Each round's figure against bare's in the same round (minutes apart at most), then the median:
       // steadier than a ratio of medians when the machine's load drifts.
-      const paired = (f: (x: Sample) => number) => median(ss.map((x) => f(x) / f(bare.find((b) => b.round === x.round)!)));
-      return { variant: v, rps, rpsCost: 1 - paired((x) => x.rps), p50Us: median(ss.map((s) => s.p50Us)), p99Us: median(ss.map((s) => s.p99Us)), cpuUsPerReq: cpu, cpuCost: paired((x) => x.cpuUsPerReq) - 1, writesPerReq: median(ss.map((s) => s.writesPerReq)), errors: ss.reduce((a, s) => a + s.errors, 0) };
+      const ratios = (f: (x: Sample) => number) => ss.map((x) => f(x) / f(bare.find((b) => b.round === x.round)!));
+      const paired = (f: (x: Sample) => number) => median(ratios(f));
+      return { variant: v, rps, rpsCost: 1 - paired((x) => x.rps), rpsInterval: bootstrapMedian(ratios((x) => x.rps)), p50Us: median(ss.map((s) => s.p50Us)), p99Us: median(ss.map((s) => s.p99Us)), cpuUsPerReq: cpu, cpuCost: paired((x) => x.cpuUsPerReq) - 1, writesPerReq: median(ss.map((s) => s.writesPerReq)), errors: ss.reduce((a, s) => a + s.errors, 0) };
     });
     const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
     if (rounds > 0) {
       console.log(`\n${rounds} ${concurrent ? 'rounds with every variant loaded at once' : 'interleaved rounds'}${fresh ? ' (new sidecar processes every round)' : ''} × ${duration}s at ${connections} connections${concurrent ? ' each' : ''}, loadgen ${loadgen}; medians. ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; sidecars run with ${[...Object.entries(MESHLET_NODE_ENV).map(([k, v]) => `${k}=${v}`), ...MESHLET_NODE_FLAGS].join(' ')}${pinned ? `, pinned to CPU ${sidecarCpus} (everything else to ${otherCpus})` : ', not pinned'}; load average at start ${loadAtStart}, at end ${os.loadavg()[0]!.toFixed(1)}`);
-      console.log('| variant | req/s | throughput vs bare (paired) | p50 µs | p99 µs | sidecar CPU µs/req | CPU vs bare (paired) | write syscalls/req | errors |');
-      console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-      for (const r of rows) console.log(`| ${r.variant} | ${r.rps.toFixed(0)} | ${r.variant === 'bare' ? '—' : pct(-r.rpsCost)} | ${r.p50Us} | ${r.p99Us} | ${r.cpuUsPerReq.toFixed(1)} | ${r.variant === 'bare' ? '—' : pct(r.cpuCost)} | ${r.writesPerReq.toFixed(3)} | ${r.errors} |`);
+      console.log('| variant | req/s | throughput vs bare (paired) | its 95 % interval | p50 µs | p99 µs | sidecar CPU µs/req | CPU vs bare (paired) | write syscalls/req | errors |');
+      console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      for (const r of rows) console.log(`| ${r.variant} | ${r.rps.toFixed(0)} | ${r.variant === 'bare' ? '—' : pct(-r.rpsCost)} | ${r.variant === 'bare' ? '—' : `${pct(r.rpsInterval[0] - 1)} … ${pct(r.rpsInterval[1] - 1)}`} | ${r.p50Us} | ${r.p99Us} | ${r.cpuUsPerReq.toFixed(1)} | ${r.variant === 'bare' ? '—' : pct(r.cpuCost)} | ${r.writesPerReq.toFixed(3)} | ${r.errors} |`);
       console.log('\nPer round (paired against bare in the same round): throughput change / CPU per request change');
       console.log(`| variant | ${Array.from({ length: rounds }, (_, i) => `round ${i + 1}`).join(' | ')} |`);
       console.log(`|---|${'---:|'.repeat(rounds)}`);
