@@ -1,12 +1,12 @@
 // Access log lines of a real sidecar: their content, sampling of successes while errors are always
 // logged, minStatus filtering, settings changed by a config reload, and the --access-log FILE form.
 import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { spawnMeshlet, stopAll, type Proc } from './harness/process.js';
+import { refusedAddress } from './harness/refused.js';
 import { call } from './harness/sidecar.js';
 import { startUpstream, type Upstream } from './harness/upstream.js';
 import { waitFor } from './harness/wait.js';
@@ -37,10 +37,7 @@ const accessLines = (p: Proc) => p.logs.filter((l) => l.msg === 'access');
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-access-'));
   users = await startUpstream({ id: 'users-1' });
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  dead = `127.0.0.1:${(probe.address() as { port: number }).port}`;
-  await new Promise<void>((r) => probe.close(() => r()));
+  dead = await refusedAddress(); // not a released port, which another test may be given
 });
 
 afterAll(async () => {

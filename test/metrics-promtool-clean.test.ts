@@ -2,10 +2,10 @@
 // /metrics after traffic that exercises every sidecar metric family (retries, an opening breaker,
 // overflows, errors), and the control plane's /metrics.
 import path from 'node:path';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, tempDir } from './control-plane-fixture.js';
 import { stopAll } from './harness/process.js';
+import { refusedAddress } from './harness/refused.js';
 import { promtoolCheckMetrics } from './harness/prometheus.js';
 import { call, startSidecar, type SidecarHandle } from './harness/sidecar.js';
 import { startUpstream, type Upstream } from './harness/upstream.js';
@@ -19,10 +19,7 @@ let dead: string;
 beforeAll(async () => {
   flaky = await startUpstream({ id: 'flaky', behaviour: { kind: 'fail-first', count: 2, status: 503 } });
   slow = await startUpstream({ id: 'slow', behaviour: { kind: 'delay', ms: 300 } });
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  dead = `127.0.0.1:${(probe.address() as { port: number }).port}`;
-  await new Promise<void>((r) => probe.close(() => r()));
+  dead = await refusedAddress(); // not a released port, which another test may be given
   sidecar = await startSidecar({
     service: 'orders',
     config: {

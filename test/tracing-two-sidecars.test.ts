@@ -2,10 +2,10 @@
 // client → orders' sidecar (outbound) → users' sidecar (inbound) → users app.
 // The orders mesh config samples every new trace; the users sidecar's config samples none, so every
 // users span seen proves it followed the caller's decision (parent-based) from traceparent.
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOtlpReceiver, SPAN_KIND, type OtlpReceiver, type ReceivedSpan } from './harness/otlp-receiver.js';
 import { stopAll } from './harness/process.js';
+import { refusedAddress } from './harness/refused.js';
 import { call, startSidecar, type SidecarHandle } from './harness/sidecar.js';
 import { startUpstream, type EchoBody, type Upstream } from './harness/upstream.js';
 
@@ -21,11 +21,8 @@ const inTrace = (traceId: string) => (spans: ReceivedSpan[]) => spans.filter((s)
 beforeAll(async () => {
   receiver = await startOtlpReceiver();
   app = await startUpstream({ id: 'users-app' });
-  // A loopback port nobody listens on: connecting fails at once.
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  deadAddress = `127.0.0.1:${(probe.address() as { port: number }).port}`;
-  await new Promise<void>((r) => probe.close(() => r()));
+  // An address that refuses every connect (not a released port, which another test may be given).
+  deadAddress = await refusedAddress();
 
   const env = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '100' };
   usersSidecar = await startSidecar({
