@@ -93,15 +93,15 @@ export function clockTickUs(): number {
 
 /** utime + stime of a process, in microseconds (kernel accounting, CLK_TCK resolution). */
 export function processCpuUs(pid: number, tickUs: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * tickUs; // utime, stime: fields 14 and 15 of proc(5)
+  return processCpuSplitUs(pid, tickUs).totalUs;
 }
 
-/** stime alone (the kernel's share of processCpuUs), in microseconds. */
-export function processSysUs(pid: number, tickUs: number): number {
+/** utime+stime and stime alone (the kernel's share, tick-sampled by Linux) of a process, in microseconds, from one read. */
+export function processCpuSplitUs(pid: number, tickUs: number): { totalUs: number; sysUs: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) * tickUs;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const sysUs = Number(fields[12]) * tickUs; // utime, stime: fields 14 and 15 of proc(5)
+  return { totalUs: Number(fields[11]) * tickUs + sysUs, sysUs };
 }
 
 /** A child process whose output goes to a file (no pipe to drain, no reader competing for CPU). */

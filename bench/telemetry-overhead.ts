@@ -32,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MESHLET_NODE_ENV, MESHLET_NODE_FLAGS } from '../core/node-flags.js';
 import { startOtlpReceiver } from '../test/harness/otlp-receiver.js';
-import { chooseLoadGen, clockTickUs, compileBench, median, processCpuUs, processSysUs, runLoad, which } from './bench-child.js';
+import { chooseLoadGen, clockTickUs, compileBench, median, processCpuSplitUs, runLoad, which } from './bench-child.js';
 import { countInstructions, INSTRUCTION_LOAD, instructionsUnavailable, instructionTitle, summarizeCounts, type InstructionCount } from './instructions.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -360,7 +360,6 @@ function writeSyscalls(pid: number): number {
   return Number(/^syscw: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]);
 }
 
-/** utime+stime of a process in microseconds (Linux /proc). */
 async function stop(c: Child): Promise<void> {
   if (c.proc.exitCode === null) {
     c.proc.kill('SIGTERM');
@@ -510,15 +509,13 @@ async function main(): Promise<void> {
         const measure = async (v: Run): Promise<void> => {
           const s = sidecars.get(v)!;
           const pid = s.c.proc.pid!;
-          const cpu0 = processCpuUs(pid, tickUs);
-          const sys0 = processSysUs(pid, tickUs);
+          const cpu0 = processCpuSplitUs(pid, tickUs);
           const w0 = writeSyscalls(pid);
           const r = await load(s.outbound, duration);
-          const cpu1 = processCpuUs(pid, tickUs);
-          const sys1 = processSysUs(pid, tickUs);
+          const cpu1 = processCpuSplitUs(pid, tickUs);
           const w1 = writeSyscalls(pid);
           const reqs = Math.max(1, r.requests);
-          const sample: Sample = { variant: v, round, rps: r.requests / r.durationS, p50Us: r.p50Us, p99Us: r.p99Us, cpuUsPerReq: (cpu1 - cpu0) / reqs, sysUsPerReq: (sys1 - sys0) / reqs, writesPerReq: (w1 - w0) / reqs, errors: r.errors + r.non2xx };
+          const sample: Sample = { variant: v, round, rps: r.requests / r.durationS, p50Us: r.p50Us, p99Us: r.p99Us, cpuUsPerReq: (cpu1.totalUs - cpu0.totalUs) / reqs, sysUsPerReq: (cpu1.sysUs - cpu0.sysUs) / reqs, writesPerReq: (w1 - w0) / reqs, errors: r.errors + r.non2xx };
           samples.push(sample);
           process.stderr.write(`round ${round} ${v.padEnd(18)} ${sample.rps.toFixed(0).padStart(7)} req/s  p50 ${sample.p50Us}µs  p99 ${sample.p99Us}µs  cpu ${sample.cpuUsPerReq.toFixed(1)}µs/req (sys ${sample.sysUsPerReq.toFixed(1)})  writes ${sample.writesPerReq.toFixed(3)}/req  errors ${sample.errors}\n`);
         };

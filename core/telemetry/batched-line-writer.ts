@@ -159,11 +159,7 @@ export class BatchedLineWriter {
         }
       }
     }
-    const n = cur.buf.write(line, cur.len);
-    cur.len += n;
-    cur.lines++;
-    this.#queued += n;
-    if (this.#timer === undefined) this.#armTimer();
+    this.#copy(cur, line, 1);
     return true;
   }
 
@@ -175,7 +171,7 @@ export class BatchedLineWriter {
    */
   writeLines(lines: readonly string[]): void {
     if (this.#closing !== undefined || lines.length === 0) return;
-    const text = lines.length === 1 ? lines[0]! : lines.join('');
+    const text = lines.join('');
     const size = Buffer.byteLength(text);
     let cur = this.#current;
     if (size <= cur.buf.length - cur.len && this.#queued < this.#maxQueued) {
@@ -207,7 +203,7 @@ export class BatchedLineWriter {
         at += lines[i++]!.length;
         continue;
       }
-      this.#copy(cur, j - i === lines.length ? text : text.slice(at, end), j - i);
+      this.#copy(cur, text.slice(at, end), j - i);
       at = end;
       i = j;
     }
